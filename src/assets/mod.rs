@@ -1,0 +1,1 @@
+//! Static assets: combined, minified, fingerprinted bundles (being built).

@@ -1,0 +1,1 @@
+//! A cookie-jar HTTP client for integration tests (being built).

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs every test of squall. Installs the test peers that are missing first:
+# aiosmtpd and tornado (into a virtualenv under target/, from PyPI) and redis-server
+# (from Debian's packages, when run as root).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+venv=target/py
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import aiosmtpd, tornado' 2>/dev/null; then
+    echo "tests/run.sh: installing aiosmtpd and tornado into $venv" >&2
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check aiosmtpd tornado
+fi
+export SQUALL_TEST_PYTHON="$PWD/$venv/bin/python"
+
+if ! command -v redis-server >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "tests/run.sh: installing redis-server" >&2
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+    else
+        echo "tests/run.sh: redis-server is missing; install it (apt-get install redis-server)" >&2
+        exit 1
+    fi
+fi
+
+cargo test --all-features --locked "$@"
