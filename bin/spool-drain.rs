@@ -1,44 +1,59 @@
 //! spool-drain: sends a mail queue over SMTP, from cron (`--single`) or as a service
-//! (`--watch`).
-//!
-//! The queue backends it drains (the disk spool and Redis) are not built yet; for now it
-//! parses its arguments, prints `--help`, and says so when asked to drain.
+//! (`--watch`). Every decision lives in `squall::mail::drain`; this file parses flags,
+//! sets up logging, and maps the report to an exit status.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
+use squall::mail::{
+    ConsoleMailer, DrainOptions, Drainer, RetryPolicy, Transport, queue_from_url,
+    transport_from_url,
+};
+
+/// Exit statuses (sysexits): 75 means "try again later".
+const EXIT_FAILED: u8 = 1;
+const EXIT_USAGE: u8 = 2;
+const EXIT_TEMPFAIL: u8 = 75;
 
 /// Sends the mail queued by a web application over SMTP, with retries, backoff and a
 /// dead-letter place.
+///
+/// Exit status: 0 nothing left undone; 75 some mail deferred or the SMTP server
+/// unreachable (try later); 1 some mail failed permanently; 2 bad usage or configuration.
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Cli {
-    /// The queue to drain: spool:///var/spool/app or redis://host:6379/0?queue=app
+    /// The queue: spool:///var/spool/app or spool:relative/dir
     #[arg(long, env = "SQUALL_QUEUE_URL", global = true)]
     queue: Option<String>,
     /// Where to send: smtp://user:pass@host:587?tls=required, smtps://host:465, console://
     #[arg(long, env = "SQUALL_MAIL_URL")]
     via: Option<String>,
-    /// Send at most N messages, then stop.
+    /// Handle at most N messages, then stop.
     #[arg(long, value_name = "N")]
-    max: Option<usize>,
+    max: Option<u64>,
     /// Keep running and send new mail as it arrives, until SIGTERM or SIGINT.
     #[arg(long)]
     watch: bool,
     /// SMTP connections used at once.
-    #[arg(long, value_name = "N", default_value_t = 4)]
-    concurrency: usize,
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    concurrency: u16,
     /// Attempts before a message goes to the dead-letter place.
-    #[arg(long, value_name = "N", default_value_t = 12)]
+    #[arg(long, value_name = "N", default_value_t = 12, value_parser = clap::value_parser!(u32).range(1..))]
     max_attempts: u32,
-    /// Exit at once when another drainer already runs on this queue (for cron).
+    /// Age after which a failing message goes to the dead-letter place: 90s, 30m, 12h, 2d.
+    #[arg(long, value_name = "DUR", default_value = "2d", value_parser = parse_duration)]
+    max_age: Duration,
+    /// Exit at once (status 0) when another run holds this queue's lock: for cron.
     #[arg(long)]
     single: bool,
-    /// Print what would be sent, through the console backend; leave the queue as it is.
+    /// Print what would be sent, through the console backend; change nothing.
     #[arg(long)]
     dry_run: bool,
-    /// Print the summary as one JSON object.
-    #[arg(long)]
+    /// Print the result as one JSON object.
+    #[arg(long, global = true)]
     json: bool,
     #[command(subcommand)]
     command: Option<Command>,
@@ -48,15 +63,205 @@ struct Cli {
 enum Command {
     /// Counts: queued, in flight, deferred, failed.
     Status,
-    /// Moves every failed message back to the queue.
+    /// Moves every failed message back to the queue, attempts reset.
     RetryFailed,
 }
 
-fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let queue = cli.queue.as_deref().unwrap_or("(none given)");
-    eprintln!(
-        "spool-drain: cannot drain {queue}: the queue backends (spool://, redis://) are not built yet"
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
     );
-    ExitCode::from(2)
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration such as 90s, 30m, 12h or 2d"))?;
+    let seconds = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("{text:?}: unknown unit {unit:?}; use s, m, h or d")),
+    };
+    Ok(Duration::from_secs(n * seconds))
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SQUALL_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("spool-drain: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_TEMPFAIL);
+        }
+    };
+    ExitCode::from(runtime.block_on(run(cli)))
+}
+
+fn usage(message: impl std::fmt::Display) -> u8 {
+    eprintln!("spool-drain: {message}");
+    EXIT_USAGE
+}
+
+async fn run(cli: Cli) -> u8 {
+    let Some(queue_url) = &cli.queue else {
+        return usage(
+            "--queue (or SQUALL_QUEUE_URL) is required, e.g. --queue spool:///var/spool/app",
+        );
+    };
+    let queue = match queue_from_url(queue_url) {
+        Ok(q) => q,
+        Err(e) => return usage(format_args!("--queue: {e}")),
+    };
+    match cli.command {
+        Some(Command::Status) => {
+            return match queue.status().await {
+                Ok(s) if cli.json => {
+                    println!("{}", serde_json::to_string(&s).unwrap_or_default());
+                    0
+                }
+                Ok(s) => {
+                    println!(
+                        "queued {} · in flight {} · deferred {} · failed {}",
+                        s.queued, s.in_flight, s.deferred, s.failed
+                    );
+                    for w in &s.warnings {
+                        println!("warning: {w}");
+                    }
+                    0
+                }
+                Err(e) => {
+                    eprintln!("spool-drain: {e}");
+                    EXIT_TEMPFAIL
+                }
+            };
+        }
+        Some(Command::RetryFailed) => {
+            return match queue.retry_failed().await {
+                Ok(n) => {
+                    if cli.json {
+                        println!("{{\"moved\":{n}}}");
+                    } else {
+                        println!("moved {n} failed message(s) back to the queue");
+                    }
+                    0
+                }
+                Err(e) => {
+                    eprintln!("spool-drain: {e}");
+                    EXIT_TEMPFAIL
+                }
+            };
+        }
+        None => {}
+    }
+
+    if cli.dry_run {
+        // Read, never claim: the queue stays byte for byte as it was.
+        let max = cli.max.map_or(usize::MAX, |m| m as usize);
+        let messages = match queue.peek(max).await {
+            Ok(m) => m,
+            Err(e) => {
+                eprintln!("spool-drain: {e}");
+                return EXIT_TEMPFAIL;
+            }
+        };
+        let rendered: Vec<_> = messages.iter().map(|m| m.to_rendered()).collect();
+        if let Err(e) = ConsoleMailer::stdout().send_rendered(&rendered).await {
+            eprintln!("spool-drain: {e}");
+            return EXIT_FAILED;
+        }
+        eprintln!(
+            "dry run: {} message(s) due; nothing was sent or changed",
+            rendered.len()
+        );
+        return 0;
+    }
+
+    let Some(via) = &cli.via else {
+        return usage("--via (or SQUALL_MAIL_URL) is required, e.g. --via smtp://localhost:25");
+    };
+    let transport = match transport_from_url(via, usize::from(cli.concurrency)) {
+        Ok(t) => t,
+        Err(e) => return usage(format_args!("--via: {e}")),
+    };
+    let _single = if cli.single {
+        match queue.try_lock_single().await {
+            Ok(Some(guard)) => Some(guard),
+            Ok(None) => {
+                eprintln!("spool-drain: another run holds the lock on {queue_url}; nothing to do");
+                return 0;
+            }
+            Err(e) => {
+                eprintln!("spool-drain: {e}");
+                return EXIT_TEMPFAIL;
+            }
+        }
+    } else {
+        None
+    };
+
+    let options = DrainOptions::default()
+        .max(cli.max)
+        .concurrency(usize::from(cli.concurrency))
+        .watch(cli.watch)
+        .policy(RetryPolicy {
+            max_attempts: cli.max_attempts,
+            max_age: cli.max_age,
+            ..RetryPolicy::default()
+        });
+    let mut drainer = Drainer::new(&*queue, &*transport, options);
+    if std::io::stderr().is_terminal() {
+        let mut last = Instant::now();
+        drainer = drainer.on_progress(move |r| {
+            if last.elapsed() >= Duration::from_millis(200) {
+                last = Instant::now();
+                eprint!("\r{}   ", r.summary());
+            }
+        });
+    }
+    let report = match drainer.run(shutdown_signal()).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("spool-drain: {e}");
+            return EXIT_TEMPFAIL;
+        }
+    };
+    if std::io::stderr().is_terminal() {
+        eprint!("\r");
+    }
+    if cli.json {
+        let mut value = serde_json::to_value(&report).unwrap_or_default();
+        value["exit_code"] = report.exit_code().into();
+        println!("{value}");
+    } else {
+        println!("{}", report.summary());
+    }
+    report.exit_code()
+}
+
+/// Completes on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGTERM");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    tracing::info!("shutting down: finishing the batch in flight");
 }

@@ -75,8 +75,8 @@ fn render(app: &App, ctx: minijinja::Value) -> Response {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    // The disk spool becomes the default once it is built; until then mail is printed.
-    let mail_url = std::env::var("SQUALL_MAIL_URL").unwrap_or_else(|_| "console://".into());
+    // Mail goes to a disk spool under the working directory; `spool-drain` sends it.
+    let mail_url = std::env::var("SQUALL_MAIL_URL").unwrap_or_else(|_| "spool:spool".into());
     let addr = std::env::var("SQUALL_ADDR").unwrap_or_else(|_| "127.0.0.1:8000".into());
     let mut templates = Environment::new();
     templates.set_loader(path_loader(root.join("templates")));

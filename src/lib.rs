@@ -2,13 +2,14 @@
 //!
 //! Three parts, each a cargo feature that builds alone:
 //!
-//! - **`mail`**: an [`Email`](mail::Email) model and pluggable backends behind one
-//!   [`Mailer`](mail::Mailer) trait: SMTP (pooled, with a timeout on every step), console,
-//!   an in-memory outbox for tests, and the queues that `spool-drain` sends from.
+//! - **`mail`**: an `Email` model and pluggable backends behind one `Mailer` trait: SMTP
+//!   (pooled, pipelined, with a timeout on every step), console, an in-memory outbox for
+//!   tests, and the disk spool that the `spool-drain` program sends from.
 //! - **`assets`** (and **`minijinja`**): template functions `static(...)` and
 //!   `static_url(...)` that emit one tag per file in debug mode and one combined, minified,
 //!   content-hashed bundle in production.
-//! - **`testing`**: a cookie-jar HTTP client for integration tests of any tower service.
+//! - **`testing`**: a cookie-jar HTTP client for integration tests of any tower service,
+//!   in-process or over real HTTP.
 //!
 //! # Mail
 //!
@@ -46,6 +47,6 @@ pub mod assets;
 pub mod testing;
 
 /// The README's code blocks, compiled and run as doctests.
-#[cfg(all(doctest, feature = "mail"))]
+#[cfg(all(doctest, feature = "mail", feature = "testing"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

@@ -1,6 +1,13 @@
-# benches/compare.sh mail: squall's SMTP backend against Postfix's smtp-source, both
-# pushing 20,000 messages of about 2 KB into Postfix's smtp-sink on a loopback port, over
-# one connection and over four (connections reused, as squall does: smtp-source -d).
+# benches/compare.sh mail: squall's SMTP backend, disk spool and spool-drain, each beside
+# a peer in the same run.
+#  - SMTP push: 20,000 messages of about 2 KB into Postfix's smtp-sink, squall's backend
+#    against Postfix's smtp-source, over one connection and over four (connections reused,
+#    as squall does: smtp-source -d).
+#  - Enqueue p50: a durable spool enqueue against a bare create+write+fsync+rename+dir-fsync
+#    of the same bytes; a non-durable enqueue against the 30 us goal.
+#  - Drain: spool-drain --concurrency 4 sending 20,000 queued messages into smtp-sink,
+#    against smtp-source -s 4 on the same sink; the peak RSS of a 100,000-message drain
+#    against the 100 MB goal.
 set -euo pipefail
 messages=${MESSAGES:-20000}
 pf=target/postfix
@@ -15,28 +22,60 @@ sink_user=$( [ "$(id -u)" = 0 ] && echo "-u nobody" || true )
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$pf/usr/sbin/smtp-sink" $sink_user "127.0.0.1:$port" 256 &
 sink=$!
-trap 'kill $sink 2>/dev/null' EXIT
+work=target/bench-spool
+trap 'kill $sink 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
 
-cargo build --quiet --release --bench smtp_push --no-default-features --features mail
-bench=$(ls -t target/release/deps/smtp_push-* | grep -v '\.d$' | head -1)
+cargo build --quiet --release --no-default-features --features mail,cli \
+    --bench smtp_push --bench spool_bench --bin spool-drain
+bench() { ls -t target/release/deps/"$1"-* | grep -v '\.d$' | head -1; }
+smtp_push=$(bench smtp_push)
+spool_bench=$(bench spool_bench)
+drain=target/release/spool-drain
 
+now() { date +%s.%N; }
+rate() { python3 -c "print(f'{$1 / ($3 - $2):.1f}')"; }
+metric() { # name squall peer unit
+    python3 -c "print(f'METRIC $1 squall=$2 peer=$3 ratio={$2 / $3:.2f} unit=$4')"
+}
 peer_rate() { # sessions
     local start end
-    start=$(date +%s.%N)
+    start=$(now)
     "$pf/usr/sbin/smtp-source" -d -m "$messages" -s "$1" -l 2048 \
         -f bench@example.com -t sink@example.com "127.0.0.1:$port"
-    end=$(date +%s.%N)
-    python3 -c "print(f'{$messages / ($end - $start):.1f}')"
-}
-
-metric() { # name squall peer
-    python3 -c "print(f'METRIC $1 squall=$2 peer=$3 ratio={$2 / $3:.2f} unit=msg/s')"
+    end=$(now)
+    rate "$messages" "$start" "$end"
 }
 
 peer1=$(peer_rate 1)
-squall1=$("$bench" --addr "127.0.0.1:$port" --messages "$messages" --connections 1)
+squall1=$("$smtp_push" --addr "127.0.0.1:$port" --messages "$messages" --connections 1)
 peer4=$(peer_rate 4)
-squall4=$("$bench" --addr "127.0.0.1:$port" --messages "$messages" --connections 4)
-metric smtp_push_msgs_per_s "$squall1" "$peer1"
-metric smtp_push4_msgs_per_s "$squall4" "$peer4"
+squall4=$("$smtp_push" --addr "127.0.0.1:$port" --messages "$messages" --connections 4)
+
+rm -rf "$work" && mkdir -p "$work"
+read -r durable bare nondurable < <("$spool_bench" enqueue "$work")
+
+rm -rf "$work" && mkdir -p "$work"
+"$spool_bench" fill "$work/q" "$messages"
+start=$(now)
+"$drain" --queue "spool:$work/q" --via "smtp://127.0.0.1:$port" --concurrency 4 >&2
+end=$(now)
+drained=$(rate "$messages" "$start" "$end")
+peer4b=$(peer_rate 4)
+
+rm -rf "$work" && mkdir -p "$work"
+"$spool_bench" fill "$work/big" 100000
+rss_kb=$(python3 - "$drain" --queue "spool:$work/big" --via "smtp://127.0.0.1:$port" --concurrency 4 <<'PY'
+import resource, subprocess, sys
+subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+PY
+)
+rss_mb=$(python3 -c "print(f'{$rss_kb / 1024:.1f}')")
+
+metric smtp_push_msgs_per_s "$squall1" "$peer1" msg/s
+metric smtp_push4_msgs_per_s "$squall4" "$peer4" msg/s
+metric durable_enqueue_p50 "$durable" "$bare" us
+metric nondurable_enqueue_p50_us "$nondurable" 30 us
+metric drain_msgs_per_s "$drained" "$(python3 -c "print(($peer4 + $peer4b) / 2)")" msg/s
+metric drain_peak_rss_mb "$rss_mb" 100 MB

@@ -20,7 +20,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::{Email, Error, Mailer, Outcome, SendReport};
+use super::{Email, Error, Mailer, Outcome, RenderedEmail, SendReport, Transport};
 
 /// Writes messages, with their envelope, to a [`Write`] instead of sending them.
 pub struct ConsoleMailer<W = Box<dyn Write + Send>> {
@@ -56,19 +56,18 @@ impl<W: Write + Send> ConsoleMailer<W> {
     }
 }
 
-#[async_trait]
-impl<W: Write + Send> Mailer for ConsoleMailer<W> {
-    async fn send_messages(&self, messages: &[Email]) -> Result<SendReport, Error> {
+impl<W: Write + Send> ConsoleMailer<W> {
+    fn write(&self, messages: Vec<Result<RenderedEmail, Error>>) -> Result<SendReport, Error> {
         let mut report = SendReport::default();
         let mut out = self
             .out
             .lock()
             .map_err(|_| std::io::Error::other("the console writer was poisoned"))?;
-        for email in messages {
-            let rendered = match email.render() {
+        for message in messages {
+            let rendered = match message {
                 Ok(r) => r,
                 Err(e) => {
-                    report.outcomes.push(Outcome::Failed(e.into()));
+                    report.outcomes.push(Outcome::Failed(e));
                     continue;
                 }
             };
@@ -86,5 +85,24 @@ impl<W: Write + Send> Mailer for ConsoleMailer<W> {
         }
         out.flush()?;
         Ok(report)
+    }
+}
+
+#[async_trait]
+impl<W: Write + Send> Mailer for ConsoleMailer<W> {
+    async fn send_messages(&self, messages: &[Email]) -> Result<SendReport, Error> {
+        let rendered: Vec<_> = messages
+            .iter()
+            .map(|e| e.render().map_err(Error::from))
+            .collect();
+        self.write(rendered)
+    }
+}
+
+#[async_trait]
+impl<W: Write + Send> Transport for ConsoleMailer<W> {
+    async fn send_rendered(&self, messages: &[RenderedEmail]) -> Result<SendReport, Error> {
+        let rendered: Vec<_> = messages.iter().cloned().map(Ok).collect();
+        self.write(rendered)
     }
 }

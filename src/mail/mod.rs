@@ -22,16 +22,24 @@
 //! ```
 
 mod console;
+pub mod drain;
 mod email;
 mod memory;
+pub mod queue;
 pub mod smtp;
+pub mod spool;
 
 use async_trait::async_trait;
 
 pub use console::ConsoleMailer;
+pub use drain::{DrainOptions, DrainReport, Drainer};
 pub use email::{Attachment, Email, EmailBuilder, EmailError, RenderedEmail};
 pub use memory::MemoryMailer;
+pub use queue::{
+    Claimed, Queue, QueueError, QueueStatus, QueuedMessage, RetryPolicy, SingleRunGuard,
+};
 pub use smtp::{ErrorClass, SmtpConfig, SmtpError, SmtpMailer, Tls};
+pub use spool::Spool;
 
 /// What went wrong when mail could not be sent or queued.
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +65,9 @@ pub enum Error {
         /// The recipients refused and why.
         rejected: Vec<Rejection>,
     },
+    /// A queue (disk spool, Redis) could not store or hand out a message.
+    #[error(transparent)]
+    Queue(#[from] QueueError),
     /// Writing a message out (console backend) failed.
     #[error("writing the message failed: {0}")]
     Io(#[from] std::io::Error),
@@ -69,7 +80,7 @@ impl Error {
         match self {
             Error::Smtp(e) => e.class() != ErrorClass::Permanent,
             Error::Rejected { rejected } => rejected.iter().all(|r| r.error.is_transient()),
-            Error::Io(_) => true,
+            Error::Io(_) | Error::Queue(_) => true,
             _ => false,
         }
     }
@@ -165,6 +176,16 @@ pub trait Mailer: Send + Sync {
     }
 }
 
+/// Sends messages that are already rendered (the envelope and the RFC 5322 bytes): what a
+/// drainer does with queued mail, so that a retry sends the very same bytes.
+#[async_trait]
+pub trait Transport: Send + Sync {
+    /// Sends every message and reports per message what happened, in order.
+    ///
+    /// An `Err` means nothing could be attempted at all.
+    async fn send_rendered(&self, messages: &[RenderedEmail]) -> Result<SendReport, Error>;
+}
+
 /// Builds a plain-text message and sends it through `mailer`, like Django's `send_mail`.
 pub async fn send_mail(
     mailer: &dyn Mailer,
@@ -188,17 +209,53 @@ pub fn from_url(url: &str) -> Result<Box<dyn Mailer>, Error> {
     let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or("");
     let not_built = |what: &str| Error::Url {
         url: smtp::mask_password(url),
-        reason: format!("{what} is not built yet; use smtp://, smtps://, console:// or memory://"),
+        reason: format!(
+            "{what} is not built yet; use smtp://, smtps://, spool:, console:// or memory://"
+        ),
     };
     match scheme {
         "smtp" | "smtps" => Ok(Box::new(SmtpMailer::new(SmtpConfig::from_url(url)?)?)),
         "console" => Ok(Box::new(ConsoleMailer::stdout())),
         "memory" => Ok(Box::new(MemoryMailer::new())),
-        "spool" => Err(not_built("the disk spool backend (spool://)")),
+        "spool" => Ok(Box::new(Spool::from_url(url)?)),
         "redis" => Err(not_built("the Redis queue backend (redis://)")),
         _ => Err(Error::Url {
             url: smtp::mask_password(url),
             reason: "unknown scheme; expected smtp://, smtps://, console://, memory://, spool:// or redis://".into(),
+        }),
+    }
+}
+
+/// Makes a [`Transport`] (where a drainer sends queued mail) from a URL: `smtp://`,
+/// `smtps://` or `console://`. `connections` caps the SMTP connections used at once.
+pub fn transport_from_url(url: &str, connections: usize) -> Result<Box<dyn Transport>, Error> {
+    let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or("");
+    match scheme {
+        "smtp" | "smtps" => {
+            let config = SmtpConfig::from_url(url)?.max_connections(connections);
+            Ok(Box::new(SmtpMailer::new(config)?))
+        }
+        "console" => Ok(Box::new(ConsoleMailer::stdout())),
+        _ => Err(Error::Url {
+            url: smtp::mask_password(url),
+            reason: "queued mail can be sent only through smtp://, smtps:// or console://".into(),
+        }),
+    }
+}
+
+/// Opens the queue a URL names: `spool:///var/spool/app` or `spool:relative/dir`
+/// (`?durable=false` to skip fsyncs).
+pub fn queue_from_url(url: &str) -> Result<Box<dyn Queue>, Error> {
+    let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or("");
+    match scheme {
+        "spool" => Ok(Box::new(Spool::from_url(url)?)),
+        "redis" => Err(Error::Url {
+            url: smtp::mask_password(url),
+            reason: "the Redis queue backend (redis://) is not built yet; use spool:".into(),
+        }),
+        _ => Err(Error::Url {
+            url: smtp::mask_password(url),
+            reason: "not a queue; expected spool:///absolute/dir or spool:relative/dir".into(),
         }),
     }
 }

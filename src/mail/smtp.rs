@@ -40,7 +40,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
-use super::{Email, Error, Mailer, Outcome, Rejection, RenderedEmail, SendReport};
+use super::{Email, Error, Mailer, Outcome, Rejection, RenderedEmail, SendReport, Transport};
 
 /// How an SMTP failure should be handled by whoever retries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -876,6 +876,27 @@ impl Mailer for SmtpMailer {
                 Err(e) => outcomes.push(Some(Outcome::Failed(e.into()))),
             }
         }
+        self.send_all(to_send, outcomes).await
+    }
+}
+
+#[async_trait]
+impl Transport for SmtpMailer {
+    async fn send_rendered(&self, messages: &[RenderedEmail]) -> Result<SendReport, Error> {
+        let to_send = messages.iter().cloned().enumerate().collect();
+        let outcomes = messages.iter().map(|_| None).collect();
+        self.send_all(to_send, outcomes).await
+    }
+}
+
+impl SmtpMailer {
+    /// Sends `to_send` (each with its index in the report) over up to `max_connections`
+    /// connections and fills in `outcomes`.
+    async fn send_all(
+        &self,
+        to_send: Vec<(usize, RenderedEmail)>,
+        mut outcomes: Vec<Option<Outcome>>,
+    ) -> Result<SendReport, Error> {
         let workers = self.inner.config.max_connections.min(to_send.len());
         let to_send = Arc::new(to_send);
         let next = Arc::new(AtomicUsize::new(0));
@@ -891,7 +912,7 @@ impl Mailer for SmtpMailer {
                 outcomes[index] = Some(outcome);
             }
         }
-        let outcomes: Vec<Outcome> = outcomes
+        let mut outcomes: Vec<Outcome> = outcomes
             .into_iter()
             .map(|o| {
                 o.unwrap_or_else(|| {
@@ -904,11 +925,8 @@ impl Mailer for SmtpMailer {
             && outcomes
                 .iter()
                 .all(|o| matches!(o, Outcome::Failed(Error::Smtp(e)) if e.is_setup()));
-        if all_setup {
-            if let Some(Outcome::Failed(error)) = outcomes.into_iter().next() {
-                return Err(error);
-            }
-            return Ok(SendReport::default());
+        if all_setup && let Some(Outcome::Failed(error)) = outcomes.drain(..1).next() {
+            return Err(error);
         }
         Ok(SendReport { outcomes })
     }

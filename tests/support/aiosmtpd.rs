@@ -82,6 +82,24 @@ impl Aiosmtpd {
     }
 }
 
+impl Aiosmtpd {
+    /// The Message-ID of every message received so far, oldest first.
+    pub fn message_ids(&self) -> Vec<String> {
+        self.received()
+            .iter()
+            .map(|r| {
+                r["headers"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|h| h[0] == "Message-ID")
+                    .map(|h| h[1].as_str().unwrap().to_owned())
+                    .unwrap()
+            })
+            .collect()
+    }
+}
+
 impl Drop for Aiosmtpd {
     fn drop(&mut self) {
         let _ = self.child.kill();

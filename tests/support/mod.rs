@@ -1,9 +1,6 @@
 //! Launchers for the real peers that the integration tests talk to.
 #![allow(dead_code)]
 
-pub mod aiosmtpd;
-pub mod scripted_smtp;
-
 use std::path::PathBuf;
 
 /// The Python that has the test peers (aiosmtpd, tornado) installed: `SQUALL_TEST_PYTHON`
@@ -17,4 +14,19 @@ pub fn python() -> PathBuf {
         return venv;
     }
     PathBuf::from("python3")
+}
+
+pub mod aiosmtpd;
+pub mod scripted_smtp;
+
+/// Message `i` of a numbered test batch: to `user<i>@example.com`, subject `message <i>`.
+#[cfg(feature = "mail")]
+pub fn numbered_email(i: usize) -> squall::mail::Email {
+    squall::mail::Email::builder()
+        .from("site@example.com")
+        .to(format!("user{i}@example.com"))
+        .subject(format!("message {i}"))
+        .text(format!("body {i}"))
+        .build()
+        .unwrap()
 }

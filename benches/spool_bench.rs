@@ -1,0 +1,101 @@
+//! Spool figures for `benches/compare.sh mail`.
+//!
+//! `spool_bench enqueue DIR`  prints `durable_us bare_us nondurable_us`: the p50 of a
+//! durable enqueue, of a bare create+write+fsync+rename+dir-fsync of the same bytes, and of
+//! a non-durable enqueue.
+//! `spool_bench fill DIR N`   enqueues N messages of about 2 KB (no fsync), for drains.
+#![allow(missing_docs)]
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use squall::mail::{Email, Mailer, Queue, QueuedMessage, Spool, spool};
+
+fn message(i: usize) -> Result<QueuedMessage, Box<dyn std::error::Error>> {
+    let body = "The quick brown fox jumps over the lazy dog. ".repeat(40);
+    let email = Email::builder()
+        .from("bench@example.com")
+        .to("sink@example.com")
+        .subject(format!("benchmark message {i}"))
+        .text(body)
+        .build()?;
+    Ok(QueuedMessage::new(&email.render()?))
+}
+
+fn p50(mut samples: Vec<Duration>) -> f64 {
+    samples.sort();
+    samples[samples.len() / 2].as_secs_f64() * 1e6
+}
+
+fn bare_write(dir: &Path, dir_handle: &File, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = dir.join("tmp").join(name);
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_data()?;
+    drop(f);
+    std::fs::rename(&tmp, dir.join("new").join(name))?;
+    dir_handle.sync_all()
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    match args.first().map(String::as_str) {
+        Some("enqueue") => {
+            let root = Path::new(args.get(1).ok_or("enqueue DIR")?);
+            let n = 1000;
+            let durable = Spool::open(root.join("durable"))?;
+            let nondurable = Spool::open_with(root.join("nondurable"), false)?;
+            let bare = root.join("bare");
+            for sub in ["tmp", "new"] {
+                std::fs::create_dir_all(bare.join(sub))?;
+            }
+            let bare_new = File::open(bare.join("new"))?;
+            let messages: Vec<QueuedMessage> = (0..n).map(message).collect::<Result<_, _>>()?;
+            let (mut d, mut b, mut nd) = (Vec::new(), Vec::new(), Vec::new());
+            // Non-durable first, before the fsyncs load the journal; then durable and bare
+            // interleaved, so that both see the same disk at the same moment.
+            for m in &messages {
+                let t = Instant::now();
+                rt.block_on(nondurable.enqueue(m))?;
+                nd.push(t.elapsed());
+            }
+            for m in &messages {
+                let t = Instant::now();
+                rt.block_on(durable.enqueue(m))?;
+                d.push(t.elapsed());
+                let bytes = spool::encode_record(m)?;
+                let t = Instant::now();
+                bare_write(&bare, &bare_new, &m.id, &bytes)?;
+                b.push(t.elapsed());
+            }
+            println!("{:.1} {:.1} {:.1}", p50(d), p50(b), p50(nd));
+        }
+        Some("fill") => {
+            let dir = args.get(1).ok_or("fill DIR N")?;
+            let n: usize = args.get(2).ok_or("fill DIR N")?.parse()?;
+            let spool = Spool::open_with(dir, false)?;
+            let template = message(0)?;
+            for _ in 0..n {
+                let mut m = QueuedMessage::new(&template.to_rendered());
+                m.bytes.clone_from(&template.bytes);
+                rt.block_on(spool.enqueue(&m))?;
+            }
+            let _ = rt.block_on(spool.send_messages(&[]))?;
+        }
+        _ => return Err("usage: spool_bench enqueue DIR | fill DIR N".into()),
+    }
+    Ok(())
+}

@@ -1,0 +1,397 @@
+//! The [`Drainer`]: takes due messages from a [`Queue`], sends them through a
+//! [`Transport`], and acks, defers (exponential backoff with full jitter) or dead-letters
+//! each one. This is the body of the `spool-drain` program.
+//!
+//! ```
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use squall::mail::{ConsoleMailer, DrainOptions, Drainer, Email, Mailer, Spool};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let spool = Spool::open(dir.path())?;
+//! let email = Email::builder().from("site@example.com").to("peter@example.com").build()?;
+//! spool.send(&email).await?;
+//!
+//! let console = ConsoleMailer::to_writer(Vec::new());
+//! let report = Drainer::new(&spool, &console, DrainOptions::default())
+//!     .run(std::future::pending())
+//!     .await?;
+//! assert_eq!(report.sent, 1);
+//! assert_eq!(report.exit_code(), 0);
+//! # Ok(())
+//! # }
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(demo()).unwrap();
+//! ```
+
+use std::pin::pin;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Serialize;
+
+use super::queue::{Claimed, Queue, QueueError, QueuedMessage, RetryPolicy, unix_ms};
+use super::{Error, Outcome, Transport};
+
+/// Why a drain stopped before it was done.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DrainError {
+    /// The queue failed (a file or Redis operation).
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+/// How a [`Drainer`] runs.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct DrainOptions {
+    /// Stop after handling this many messages.
+    pub max: Option<u64>,
+    /// SMTP connections used at once (the transport caps them too).
+    pub concurrency: usize,
+    /// When to retry and when to give up.
+    pub policy: RetryPolicy,
+    /// Keep running and wait for new mail when the queue is empty.
+    pub watch: bool,
+    /// How often an idle `watch` looks for new or newly due mail.
+    pub poll_interval: Duration,
+}
+
+impl Default for DrainOptions {
+    fn default() -> Self {
+        DrainOptions {
+            max: None,
+            concurrency: 4,
+            policy: RetryPolicy::default(),
+            watch: false,
+            poll_interval: Duration::from_millis(500),
+        }
+    }
+}
+
+impl DrainOptions {
+    /// Sets `max`.
+    pub fn max(mut self, max: Option<u64>) -> Self {
+        self.max = max;
+        self
+    }
+    /// Sets `concurrency` (at least 1).
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+    /// Sets the retry policy.
+    pub fn policy(mut self, policy: RetryPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+    /// Sets `watch`.
+    pub fn watch(mut self, watch: bool) -> Self {
+        self.watch = watch;
+        self
+    }
+}
+
+/// What a drain did.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct DrainReport {
+    /// Messages the server accepted.
+    pub sent: u64,
+    /// Messages put back for a later attempt.
+    pub deferred: u64,
+    /// Messages moved to the dead-letter place (permanent failure or attempts exhausted).
+    pub failed: u64,
+    /// Unreadable records moved to the dead-letter place.
+    pub quarantined: u64,
+    /// Claims given back unchanged (the server was unreachable, or shutdown).
+    pub released: u64,
+    /// Recipients refused permanently while the message went to the others.
+    pub rejected_recipients: u64,
+    /// Set when the run stopped because the mail server could not be used.
+    pub unreachable: Option<String>,
+    /// How long the drain took, in milliseconds.
+    pub elapsed_ms: u64,
+}
+
+impl DrainReport {
+    /// The process exit status: 1 when something failed for good, 75 when something is
+    /// left for later (deferred, or the server was unreachable), 0 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        if self.failed > 0 || self.quarantined > 0 {
+            1
+        } else if self.deferred > 0 || self.unreachable.is_some() {
+            75
+        } else {
+            0
+        }
+    }
+
+    /// One line: `sent 9,812 · deferred 12 · failed 3 · 4.1 s`.
+    pub fn summary(&self) -> String {
+        let mut parts = vec![
+            format!("sent {}", thousands(self.sent)),
+            format!("deferred {}", thousands(self.deferred)),
+            format!("failed {}", thousands(self.failed)),
+        ];
+        if self.quarantined > 0 {
+            parts.push(format!("quarantined {}", thousands(self.quarantined)));
+        }
+        if self.rejected_recipients > 0 {
+            parts.push(format!(
+                "recipients refused {}",
+                thousands(self.rejected_recipients)
+            ));
+        }
+        parts.push(format!("{:.1} s", self.elapsed_ms as f64 / 1000.0));
+        let mut line = parts.join(" · ");
+        if let Some(why) = &self.unreachable {
+            line.push_str(&format!(" · stopped: {why}"));
+        }
+        line
+    }
+}
+
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+type ProgressFn<'a> = Box<dyn FnMut(&DrainReport) + Send + 'a>;
+
+/// Drains a queue into a transport. See the [module docs](self).
+pub struct Drainer<'a> {
+    queue: &'a dyn Queue,
+    transport: &'a dyn Transport,
+    options: DrainOptions,
+    progress: Option<ProgressFn<'a>>,
+}
+
+impl<'a> Drainer<'a> {
+    /// A drainer of `queue` into `transport`.
+    pub fn new(queue: &'a dyn Queue, transport: &'a dyn Transport, options: DrainOptions) -> Self {
+        Drainer {
+            queue,
+            transport,
+            options,
+            progress: None,
+        }
+    }
+
+    /// Calls `f` with the running totals after each batch.
+    pub fn on_progress(mut self, f: impl FnMut(&DrainReport) + Send + 'a) -> Self {
+        self.progress = Some(Box::new(f));
+        self
+    }
+
+    /// Drains until the queue has nothing due (or, with `watch`, until `shutdown`
+    /// completes). A batch in flight when `shutdown` completes is finished; nothing more
+    /// is claimed after it.
+    pub async fn run(
+        mut self,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<DrainReport, DrainError> {
+        let started = Instant::now();
+        let mut report = DrainReport::default();
+        let mut shutdown = pin!(shutdown);
+        let batch = self.options.concurrency.max(1) * 32;
+        // Claimed, not yet handled: the next batch is claimed while this one is sent.
+        let mut claimed = 0u64;
+        let mut next: Vec<Claimed> = Vec::new();
+        loop {
+            if shutdown_requested(shutdown.as_mut()).await {
+                break;
+            }
+            let claims = if next.is_empty() {
+                let want = self.room(claimed, batch);
+                if want == 0 {
+                    break;
+                }
+                let claims = self.queue.claim(want, &mut report.quarantined).await?;
+                claimed += claims.len() as u64;
+                claims
+            } else {
+                std::mem::take(&mut next)
+            };
+            if claims.is_empty() {
+                if !self.options.watch {
+                    break;
+                }
+                tokio::select! {
+                    () = &mut shutdown => break,
+                    () = self.queue.wait_for_mail(self.options.poll_interval) => continue,
+                }
+            }
+            failpoint("after-claim");
+            let want_next = self.room(claimed, batch);
+            let mut quarantined = 0;
+            let (stop, prefetched) = tokio::join!(self.send_batch(claims, &mut report), async {
+                if want_next == 0 {
+                    return Ok(Vec::new());
+                }
+                self.queue.claim(want_next, &mut quarantined).await
+            });
+            report.quarantined += quarantined;
+            next = prefetched?;
+            claimed += next.len() as u64;
+            report.elapsed_ms = started.elapsed().as_millis() as u64;
+            if let Some(progress) = &mut self.progress {
+                progress(&report);
+            }
+            if stop? {
+                break;
+            }
+        }
+        // Claimed ahead but not sent (shutdown, or the server went away): give them back.
+        for claim in next {
+            self.queue.release(claim).await?;
+            report.released += 1;
+        }
+        report.elapsed_ms = started.elapsed().as_millis() as u64;
+        Ok(report)
+    }
+
+    /// How many more messages may be claimed, at most one batch.
+    fn room(&self, claimed: u64, batch: usize) -> usize {
+        match self.options.max {
+            Some(max) => batch.min(max.saturating_sub(claimed) as usize),
+            None => batch,
+        }
+    }
+
+    /// Sends one batch and settles every claim. True when the run must stop (the server
+    /// cannot be used).
+    async fn send_batch(
+        &self,
+        claims: Vec<Claimed>,
+        report: &mut DrainReport,
+    ) -> Result<bool, DrainError> {
+        let rendered: Vec<_> = claims.iter().map(|c| c.message.to_rendered()).collect();
+        let outcomes = match self.transport.send_rendered(&rendered).await {
+            Ok(r) => r.outcomes,
+            Err(error) => {
+                // Nothing was attempted: give every claim back without spending an attempt.
+                tracing::warn!(%error, "mail server unusable; stopping");
+                for claim in claims {
+                    self.queue.release(claim).await?;
+                    report.released += 1;
+                }
+                report.unreachable = Some(error.to_string());
+                return Ok(true);
+            }
+        };
+        failpoint("after-send");
+        let mut stop = false;
+        let now = unix_ms(SystemTime::now());
+        let mut sent = Vec::with_capacity(claims.len());
+        for (claim, outcome) in claims.into_iter().zip(outcomes) {
+            match outcome {
+                Outcome::Sent { rejected, .. } if rejected.is_empty() => {
+                    sent.push(claim);
+                    report.sent += 1;
+                }
+                Outcome::Sent { rejected, .. } => {
+                    report.sent += 1;
+                    let (later, never): (Vec<_>, Vec<_>) =
+                        rejected.into_iter().partition(|r| r.error.is_transient());
+                    for r in &never {
+                        tracing::warn!(id = %claim.message.id, recipient = %r.recipient, error = %r.error, "recipient refused");
+                    }
+                    report.rejected_recipients += never.len() as u64;
+                    if later.is_empty() {
+                        self.queue.ack(claim).await?;
+                    } else {
+                        // Try again later for the recipients that were refused for now.
+                        let mut message = claim.message.clone();
+                        message.recipients = later.iter().map(|r| r.recipient.clone()).collect();
+                        let error = Error::Rejected { rejected: later };
+                        self.retry_later(claim, message, &error, now, report)
+                            .await?;
+                    }
+                }
+                Outcome::Failed(Error::Smtp(e)) if e.is_setup() => {
+                    // Reconnecting failed mid-batch: no attempt is spent.
+                    self.queue.release(claim).await?;
+                    report.released += 1;
+                    report.unreachable.get_or_insert_with(|| e.to_string());
+                    stop = true;
+                }
+                Outcome::Failed(error) if error.is_transient() => {
+                    let message = claim.message.clone();
+                    self.retry_later(claim, message, &error, now, report)
+                        .await?;
+                }
+                Outcome::Failed(error) => {
+                    let mut message = claim.message.clone();
+                    message.attempts += 1;
+                    message.last_error = Some(error.to_string());
+                    tracing::warn!(id = %message.id, %error, "failed permanently");
+                    self.queue.fail(claim, message, &error.to_string()).await?;
+                    report.failed += 1;
+                }
+                _ => {
+                    sent.push(claim);
+                    report.sent += 1;
+                }
+            }
+        }
+        self.queue.ack_all(sent).await?;
+        Ok(stop)
+    }
+
+    /// Defers `message` with backoff, or dead-letters it when its attempts or age are
+    /// used up.
+    async fn retry_later(
+        &self,
+        claim: Claimed,
+        mut message: QueuedMessage,
+        error: &Error,
+        now: u64,
+        report: &mut DrainReport,
+    ) -> Result<(), DrainError> {
+        let policy = &self.options.policy;
+        message.attempts += 1;
+        message.last_error = Some(error.to_string());
+        if policy.exhausted(message.attempts, message.created_unix_ms, now) {
+            let why = format!(
+                "gave up after {} attempts over {} s; last error: {error}",
+                message.attempts,
+                now.saturating_sub(message.created_unix_ms) / 1000
+            );
+            tracing::warn!(id = %message.id, %why, "failed");
+            self.queue.fail(claim, message, &why).await?;
+            report.failed += 1;
+        } else {
+            message.next_attempt_unix_ms =
+                now + policy.backoff(message.attempts).as_millis() as u64;
+            tracing::info!(id = %message.id, attempts = message.attempts, %error, "deferred");
+            self.queue.defer(claim, message).await?;
+            report.deferred += 1;
+        }
+        Ok(())
+    }
+}
+
+/// Polls `shutdown` once without waiting.
+async fn shutdown_requested(shutdown: std::pin::Pin<&mut impl Future<Output = ()>>) -> bool {
+    tokio::select! {
+        biased;
+        () = shutdown => true,
+        () = std::future::ready(()) => false,
+    }
+}
+
+/// For crash tests: when `SQUALL_FAILPOINT` names this point, say so on stderr and stop
+/// here for good, so that a test can `kill -9` the process at exactly this place.
+fn failpoint(name: &str) {
+    if std::env::var("SQUALL_FAILPOINT").is_ok_and(|v| v == name) {
+        eprintln!("failpoint {name} reached");
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
+    }
+}

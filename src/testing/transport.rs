@@ -1,0 +1,258 @@
+//! How a [`TestClient`](super::TestClient) reaches the app: in-process through a tower
+//! service, or over real HTTP with a keep-alive connection pool.
+//!
+//! Each transport takes an `http::Request` with the whole body and gives back the response
+//! with the whole body read. [`TestClient::new`](super::TestClient::new) calls the service
+//! directly, [`TestClient::http`](super::TestClient::http) talks to a running server, and
+//! [`TestClient::serve`](super::TestClient::serve) binds the service to `127.0.0.1:0` and
+//! talks to it over a real socket:
+//!
+//! ```
+//! use axum::{Router, routing::get};
+//! use squall::testing::TestClient;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let app = Router::new().route("/", get(|| async { "hello" }));
+//! let client = TestClient::serve(app.clone());
+//! assert!(client.base_url().as_str().starts_with("http://127.0.0.1:"));
+//! client.get("/").await.assert_status(200).assert_contains("hello");
+//! TestClient::new(app).get("/").await.assert_contains("hello");
+//! # }
+//! ```
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tower::{Service, ServiceExt};
+
+/// Any error a service or a body may return.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The request body every transport takes: the whole body in memory.
+pub type Body = Full<Bytes>;
+
+/// Why a request did not get a response.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The in-process service returned an error instead of a response.
+    #[error("the service failed: {0}")]
+    Service(#[source] BoxError),
+    /// The response body could not be read.
+    #[error("reading the response body failed: {0}")]
+    Body(#[source] BoxError),
+    /// The HTTP request failed (connection refused, reset, bad response...).
+    #[error("HTTP request failed: {0}")]
+    Http(#[source] hyper_util::client::legacy::Error),
+    /// The test server could not bind its socket.
+    #[error("binding 127.0.0.1:0 failed: {0}")]
+    Bind(#[source] std::io::Error),
+    /// No tokio runtime is running (needed to serve the app and to pool connections).
+    #[error("TestClient::serve must be called inside a tokio runtime")]
+    NoRuntime,
+}
+
+impl Error {
+    /// Whether trying again may help (a connection problem rather than a broken app).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Error::Http(e) if e.is_connect())
+    }
+}
+
+pub(crate) type ResponseFuture =
+    Pin<Box<dyn Future<Output = Result<Response<Bytes>, Error>> + Send>>;
+
+/// One way to send a request and read the whole response.
+pub(crate) trait Transport: Send + Sync {
+    fn call(&self, request: Request<Body>) -> ResponseFuture;
+    /// Whether the request URI must be absolute (`http://host/path`) or origin-form (`/path`).
+    fn absolute_uri(&self) -> bool;
+}
+
+/// In-process: the request goes straight to a clone of the service.
+pub(crate) struct InProcess<S> {
+    service: Mutex<S>,
+}
+
+impl<S> InProcess<S> {
+    pub(crate) fn new(service: S) -> Self {
+        InProcess {
+            service: Mutex::new(service),
+        }
+    }
+}
+
+impl<S, B> Transport for InProcess<S>
+where
+    S: Service<Request<Body>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    fn call(&self, request: Request<Body>) -> ResponseFuture {
+        let service = match self.service.lock() {
+            Ok(s) => s.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        Box::pin(async move {
+            let response = service
+                .oneshot(request)
+                .await
+                .map_err(|e| Error::Service(e.into()))?;
+            let (parts, body) = response.into_parts();
+            let body = read_body(body).await.map_err(|e| Error::Body(e.into()))?;
+            Ok(Response::from_parts(parts, body))
+        })
+    }
+
+    fn absolute_uri(&self) -> bool {
+        false
+    }
+}
+
+/// Real HTTP/1.1 through hyper-util's pooled client (keep-alive).
+pub(crate) struct Http {
+    client: Client<HttpConnector, Body>,
+}
+
+impl Http {
+    pub(crate) fn new() -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new()).build(connector);
+        Http { client }
+    }
+}
+
+impl Transport for Http {
+    fn call(&self, request: Request<Body>) -> ResponseFuture {
+        let future = self.client.request(request);
+        Box::pin(async move {
+            let response = future.await.map_err(Error::Http)?;
+            let (parts, body) = response.into_parts();
+            let body = read_body(body).await.map_err(|e| Error::Body(e.into()))?;
+            Ok(Response::from_parts(parts, body))
+        })
+    }
+
+    fn absolute_uri(&self) -> bool {
+        true
+    }
+}
+
+/// Reads a whole body. The usual body of one data frame is taken as it is, with no
+/// buffer list and no copy; more frames are joined.
+async fn read_body<B>(body: B) -> Result<Bytes, B::Error>
+where
+    B: http_body::Body<Data = Bytes>,
+{
+    let mut body = std::pin::pin!(body);
+    let mut first: Option<Bytes> = None;
+    let mut joined: Option<bytes::BytesMut> = None;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame?.into_data() else {
+            continue; // trailers
+        };
+        match (&mut first, &mut joined) {
+            (_, Some(buf)) => buf.extend_from_slice(&data),
+            (None, None) => first = Some(data),
+            (Some(head), None) => {
+                let mut buf = bytes::BytesMut::with_capacity(head.len() + data.len());
+                buf.extend_from_slice(head);
+                buf.extend_from_slice(&data);
+                joined = Some(buf);
+            }
+        }
+    }
+    Ok(match joined {
+        Some(buf) => buf.freeze(),
+        None => first.unwrap_or_default(),
+    })
+}
+
+/// Stops the server task of [`TestClient::serve`](super::TestClient::serve) when the last
+/// client that uses it is dropped.
+pub(crate) struct ServerGuard {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for ServerGuard {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Binds `127.0.0.1:0`, serves `app` there with hyper (HTTP/1.1, keep-alive), and returns
+/// the address and a guard that stops the server.
+pub(crate) fn serve(app: Arc<dyn Transport>) -> Result<(std::net::SocketAddr, ServerGuard), Error> {
+    let handle = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
+    let std_listener = std::net::TcpListener::bind(("127.0.0.1", 0)).map_err(Error::Bind)?;
+    std_listener.set_nonblocking(true).map_err(Error::Bind)?;
+    let addr = std_listener.local_addr().map_err(Error::Bind)?;
+    let listener = {
+        let _entered = handle.enter();
+        tokio::net::TcpListener::from_std(std_listener).map_err(Error::Bind)?
+    };
+    let task = handle.spawn(async move {
+        let mut connections = tokio::task::JoinSet::new();
+        loop {
+            let (stream, _) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    tracing::warn!(error = %e, "test server: accept failed");
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let app = app.clone();
+            let service =
+                hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
+                    let app = app.clone();
+                    async move { Ok::<_, Infallible>(handle_one(app, request).await) }
+                });
+            connections.spawn(async move {
+                let connection = hyper::server::conn::http1::Builder::new()
+                    .keep_alive(true)
+                    .serve_connection(TokioIo::new(stream), service);
+                if let Err(e) = connection.await {
+                    tracing::debug!(error = %e, "test server: connection ended with an error");
+                }
+            });
+            // Reap finished connections so the set does not grow without end.
+            while connections.try_join_next().is_some() {}
+        }
+    });
+    Ok((addr, ServerGuard { task }))
+}
+
+async fn handle_one(
+    app: Arc<dyn Transport>,
+    request: Request<hyper::body::Incoming>,
+) -> Response<Body> {
+    let (parts, body) = request.into_parts();
+    let body = match read_body(body).await {
+        Ok(bytes) => bytes,
+        Err(e) => return plain(400, format!("could not read the request body: {e}")),
+    };
+    match app.call(Request::from_parts(parts, Full::new(body))).await {
+        Ok(response) => response.map(Full::new),
+        Err(e) => plain(500, format!("the service failed: {e}")),
+    }
+}
+
+fn plain(status: u16, text: String) -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::from(text)));
+    *response.status_mut() =
+        http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    response
+}

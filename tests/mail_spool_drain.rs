@@ -1,0 +1,535 @@
+//! `spool-drain` as users run it: real processes on a real spool, killed with SIGKILL at
+//! chosen points, several at once, against aiosmtpd and a peer that stalls mid-DATA.
+#![cfg(all(feature = "mail", feature = "cli"))]
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use squall::mail::{Email, Mailer, Queue, QueuedMessage, Spool, spool};
+use support::aiosmtpd::{Aiosmtpd, Mode, Options};
+use support::numbered_email as email;
+use support::scripted_smtp::{Act, Peer, Script};
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+fn spool_drain() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_spool-drain"));
+    cmd.env_remove("SQUALL_QUEUE_URL")
+        .env_remove("SQUALL_MAIL_URL")
+        .env_remove("SQUALL_FAILPOINT");
+    cmd
+}
+
+fn queue_url(dir: &Path) -> String {
+    format!("spool://{}", dir.display())
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Runtime::new().unwrap()
+}
+
+/// Enqueues `n` messages (without fsync, for speed) and returns their Message-IDs.
+fn fill(dir: &Path, n: usize) -> BTreeSet<String> {
+    let spool = Spool::open_with(dir, false).unwrap();
+    let batch: Vec<Email> = (0..n).map(email).collect();
+    runtime().block_on(spool.send_messages(&batch)).unwrap();
+    batch.into_iter().map(|e| e.message_id).collect()
+}
+
+/// Waits until the child's stderr says it reached the failpoint.
+fn wait_for_failpoint(child: &mut Child, name: &str) {
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let marker = format!("failpoint {name} reached");
+    loop {
+        match lines.next() {
+            Some(Ok(line)) if line.contains(&marker) => return,
+            Some(Ok(_)) => {}
+            _ => panic!("spool-drain ended before failpoint {name}"),
+        }
+    }
+}
+
+fn kill9(child: &mut Child) {
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap();
+    eprintln!(
+        "spool-drain exited {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                out.insert(path.clone(), Vec::new());
+                stack.push(path);
+            } else {
+                out.insert(path.clone(), std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn killed_drainers_lose_nothing_and_duplicate_only_after_the_servers_250() {
+    let dir = tempfile::tempdir().unwrap();
+    let all = fill(dir.path(), 60);
+    let accepting = Aiosmtpd::start(Mode::Plain, Options::default());
+    let rt = runtime();
+    let stalling = rt.block_on(Peer::start(Script {
+        in_data: Some(Act::Silent),
+        ..Script::default()
+    }));
+
+    // How often each message reached the server from a drainer killed after the 250.
+    let mut delivered_before_kill: HashMap<String, usize> = HashMap::new();
+    let mut kills = 0;
+    for round in 0..54 {
+        let before = accepting.message_ids();
+        let mut cmd = spool_drain();
+        cmd.args(["--queue", &queue_url(dir.path()), "--max", "1"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        match round % 3 {
+            0 => {
+                cmd.args(["--via", &format!("smtp://127.0.0.1:{}", accepting.port)])
+                    .env("SQUALL_FAILPOINT", "after-claim");
+                let mut child = cmd.spawn().unwrap();
+                wait_for_failpoint(&mut child, "after-claim");
+                kill9(&mut child);
+            }
+            1 => {
+                let started = |p: &Peer| {
+                    p.commands()
+                        .iter()
+                        .filter(|c| *c == "<content started>")
+                        .count()
+                };
+                let seen = started(&stalling);
+                cmd.args([
+                    "--via",
+                    &format!("smtp://127.0.0.1:{}?timeout=120", stalling.port),
+                ]);
+                let mut child = cmd.spawn().unwrap();
+                wait_until("the content to start", || started(&stalling) > seen);
+                kill9(&mut child);
+            }
+            _ => {
+                cmd.args(["--via", &format!("smtp://127.0.0.1:{}", accepting.port)])
+                    .env("SQUALL_FAILPOINT", "after-send");
+                let mut child = cmd.spawn().unwrap();
+                wait_for_failpoint(&mut child, "after-send");
+                kill9(&mut child);
+                let after = accepting.message_ids();
+                assert_eq!(
+                    after.len(),
+                    before.len() + 1,
+                    "the server accepted the message before the kill"
+                );
+                *delivered_before_kill
+                    .entry(after[before.len()].clone())
+                    .or_default() += 1;
+            }
+        }
+        kills += 1;
+        if round % 3 != 2 {
+            assert_eq!(
+                accepting.message_ids(),
+                before,
+                "nothing reached the server"
+            );
+        }
+    }
+    assert!(kills >= 50);
+
+    let finisher = Aiosmtpd::start(Mode::Plain, Options::default());
+    let out = run(spool_drain().args([
+        "--queue",
+        &queue_url(dir.path()),
+        "--via",
+        &format!("smtp://127.0.0.1:{}", finisher.port),
+    ]));
+    assert_eq!(out.status.code(), Some(0));
+
+    let mut count: HashMap<String, usize> = HashMap::new();
+    for id in accepting
+        .message_ids()
+        .into_iter()
+        .chain(finisher.message_ids())
+    {
+        *count.entry(id).or_default() += 1;
+    }
+    assert_eq!(
+        count.len(),
+        all.len(),
+        "no message is lost and none is made up"
+    );
+    for id in &all {
+        let extra = delivered_before_kill.get(id).copied().unwrap_or(0);
+        assert_eq!(
+            count.get(id).copied(),
+            Some(1 + extra),
+            "{id}: delivered once, plus once for each drainer killed after the server's 250"
+        );
+    }
+    assert!(!delivered_before_kill.is_empty());
+    let spool = Spool::open(dir.path()).unwrap();
+    let status = rt.block_on(spool.status()).unwrap();
+    assert_eq!(
+        (
+            status.queued,
+            status.in_flight,
+            status.deferred,
+            status.failed
+        ),
+        (0, 0, 0, 0)
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("cur")).unwrap().count(),
+        0
+    );
+}
+
+/// Run by `a_killed_enqueuer_leaves_no_half_record`, in a child process: enqueues
+/// forever, printing each id once `enqueue` has returned.
+#[test]
+#[ignore = "run as a child process by a_killed_enqueuer_leaves_no_half_record"]
+fn enqueue_forever_child() {
+    let Some(dir) = std::env::var_os("SQUALL_ENQUEUE_DIR") else {
+        return;
+    };
+    let spool = Spool::open(dir).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let stdout = std::io::stdout();
+    for i in 0.. {
+        let message = QueuedMessage::new(&email(i).render().unwrap());
+        rt.block_on(spool.enqueue(&message)).unwrap();
+        use std::io::Write;
+        let mut out = stdout.lock();
+        writeln!(out, "{}", message.id).unwrap();
+        out.flush().unwrap();
+    }
+}
+
+#[test]
+fn a_killed_enqueuer_leaves_no_half_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "enqueue_forever_child",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env("SQUALL_ENQUEUE_DIR", dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let is_id = |l: &str| l.len() > 20 && !l.contains(' ');
+    let mut returned = Vec::new();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    while returned.len() < 150 {
+        let mut line = String::new();
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "the enqueuer died"
+        );
+        if is_id(line.trim_end()) {
+            returned.push(line.trim_end().to_owned());
+        }
+    }
+    kill9(&mut child);
+    // What it printed after our last read counts too: those enqueues returned Ok as well.
+    let mut rest = String::new();
+    let _ = reader.read_to_string(&mut rest);
+    returned.extend(rest.lines().filter(|l| is_id(l)).map(String::from));
+
+    // Every record in new/ is whole; half-written ones can only be in tmp/.
+    let new = dir.path().join("new");
+    let mut ids = BTreeSet::new();
+    for entry in std::fs::read_dir(&new).unwrap() {
+        let path = entry.unwrap().path();
+        let message = spool::decode_record(&std::fs::read(&path).unwrap())
+            .unwrap_or_else(|e| panic!("half record visible in new/: {}: {e}", path.display()));
+        ids.insert(message.id);
+    }
+    for id in &returned {
+        assert!(
+            ids.contains(id),
+            "enqueue of {id} returned Ok but the record is missing"
+        );
+    }
+
+    let server = Aiosmtpd::start(Mode::Plain, Options::default());
+    let out = run(spool_drain().args([
+        "--queue",
+        &queue_url(dir.path()),
+        "--via",
+        &format!("smtp://127.0.0.1:{}", server.port),
+    ]));
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(server.received().len(), ids.len());
+}
+
+#[test]
+fn four_drainers_send_each_message_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let all = fill(dir.path(), 2000);
+    let server = Aiosmtpd::start(Mode::Plain, Options::default());
+    let children: Vec<Child> = (0..4)
+        .map(|_| {
+            spool_drain()
+                .args([
+                    "--queue",
+                    &queue_url(dir.path()),
+                    "--via",
+                    &format!("smtp://127.0.0.1:{}", server.port),
+                    "--json",
+                ])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut sent_total = 0;
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["exit_code"], 0);
+        sent_total += report["sent"].as_u64().unwrap();
+    }
+    let ids = server.message_ids();
+    assert_eq!(ids.len(), 2000, "each message received once, none twice");
+    assert_eq!(ids.iter().cloned().collect::<BTreeSet<_>>(), all);
+    assert_eq!(sent_total, 2000);
+}
+
+#[test]
+fn single_runs_exclude_each_other_and_a_killed_one_leaves_no_stale_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    fill(dir.path(), 5);
+    let server = Aiosmtpd::start(Mode::Plain, Options::default());
+    let via = format!("smtp://127.0.0.1:{}", server.port);
+    let url = queue_url(dir.path());
+
+    let mut holder = spool_drain()
+        .args(["--queue", &url, "--via", &via, "--single", "--max", "1"])
+        .env("SQUALL_FAILPOINT", "after-claim")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_failpoint(&mut holder, "after-claim");
+
+    let out = run(spool_drain().args(["--queue", &url, "--via", &via, "--single"]));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("another run holds the lock"));
+    assert!(server.received().is_empty());
+
+    kill9(&mut holder);
+    let out = run(spool_drain().args(["--queue", &url, "--via", &via, "--single"]));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("sent 5 "),
+        "the claim of the killed run is recovered too"
+    );
+    assert_eq!(server.received().len(), 5);
+}
+
+#[test]
+fn dry_run_prints_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    fill(dir.path(), 3);
+    let before = tree(dir.path());
+    let out = run(spool_drain().args(["--queue", &queue_url(dir.path()), "--dry-run"]));
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for i in 0..3 {
+        assert!(
+            stdout.contains(&format!("Subject: message {i}")),
+            "{stdout}"
+        );
+    }
+    assert_eq!(
+        tree(dir.path()),
+        before,
+        "the spool is byte for byte as it was"
+    );
+}
+
+#[test]
+fn status_retry_failed_and_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    fill(dir.path(), 2);
+    let url = queue_url(dir.path());
+    let rt = runtime();
+    let refusing = rt.block_on(Peer::start(
+        Script::default().on("RCPT TO:<user0@", Act::Reply("550 5.1.1 no such user")),
+    ));
+    let out = run(spool_drain().args([
+        "--queue",
+        &url,
+        "--via",
+        &format!("smtp://127.0.0.1:{}", refusing.port),
+    ]));
+    assert_eq!(out.status.code(), Some(1), "a permanent failure exits 1");
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        summary.starts_with("sent 1 · deferred 0 · failed 1 · "),
+        "{summary}"
+    );
+
+    let out = run(spool_drain().args(["status", "--queue", &url, "--json"]));
+    assert_eq!(out.status.code(), Some(0));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (status["queued"].as_u64(), status["failed"].as_u64()),
+        (Some(0), Some(1))
+    );
+
+    let out = run(spool_drain().args(["retry-failed", "--queue", &url]));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("moved 1"));
+    let out = run(spool_drain().args(["status", "--queue", &url]));
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .starts_with("queued 1 · in flight 0 · deferred 0 · failed 0")
+    );
+
+    // A busy server: deferred, exit 75.
+    let busy = rt.block_on(Peer::start(
+        Script::default().on("RCPT", Act::Reply("451 4.3.0 busy")),
+    ));
+    let out = run(spool_drain().args([
+        "--queue",
+        &url,
+        "--via",
+        &format!("smtp://127.0.0.1:{}", busy.port),
+    ]));
+    assert_eq!(out.status.code(), Some(75));
+    // An unreachable server: exit 75, the message untouched (no attempt spent).
+    let other = tempfile::tempdir().unwrap();
+    fill(other.path(), 1);
+    let before = tree(other.path());
+    let out = run(spool_drain().args([
+        "--queue",
+        &queue_url(other.path()),
+        "--via",
+        "smtp://127.0.0.1:1",
+    ]));
+    assert_eq!(out.status.code(), Some(75));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("stopped:"));
+    let after = tree(other.path());
+    let records = |t: &BTreeMap<PathBuf, Vec<u8>>| {
+        t.iter()
+            .filter(|(p, _)| p.starts_with(other.path().join("new")))
+            .map(|(_, b)| b.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(records(&after), records(&before));
+}
+
+#[test]
+fn bad_usage_exits_2_naming_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = queue_url(dir.path());
+    for (args, expect) in [
+        (
+            vec!["--queue", "ftp://x/y", "--via", "console://"],
+            "--queue",
+        ),
+        (vec!["--queue", url.as_str()], "--via"),
+        (
+            vec!["--queue", url.as_str(), "--via", "smtp://u:pw@h?tls=bogus"],
+            "tls=bogus",
+        ),
+        (vec!["--queue", url.as_str(), "--via", "memory://"], "--via"),
+        (vec!["--via", "console://"], "--queue"),
+        (
+            vec!["--queue", url.as_str(), "--max-age", "3w"],
+            "unknown unit",
+        ),
+    ] {
+        let out = run(spool_drain().args(&args));
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(expect), "{args:?}: {stderr}");
+        assert!(!stderr.contains(":pw@"), "password shown: {stderr}");
+    }
+}
+
+#[test]
+fn watch_sends_new_mail_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(dir.path()).unwrap();
+    let server = Aiosmtpd::start(Mode::Plain, Options::default());
+    let child = spool_drain()
+        .args([
+            "--queue",
+            &queue_url(dir.path()),
+            "--via",
+            &format!("smtp://127.0.0.1:{}", server.port),
+            "--watch",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let rt = runtime();
+    rt.block_on(spool.send(&email(7))).unwrap();
+    wait_until("the watcher to send", || server.received().len() == 1);
+    rt.block_on(spool.send(&email(8))).unwrap();
+    wait_until("the watcher to send again", || server.received().len() == 2);
+
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("sent 2 "));
+    let status = rt.block_on(spool.status()).unwrap();
+    assert_eq!((status.queued, status.in_flight), (0, 0));
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("cur")).unwrap().count(),
+        0,
+        "claims and directory returned"
+    );
+}
