@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of squall. Installs the test peers that are missing first:
-# aiosmtpd and tornado (into a virtualenv under target/, from PyPI) and redis-server
-# (from Debian's packages, when run as root).
+# aiosmtpd and tornado (into a virtualenv under target/, from PyPI), redis-server (from
+# Debian's packages, when run as root), and the JavaScript and CSS libraries the asset
+# tests bundle (into target/npm, from npm).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,5 +23,7 @@ if ! command -v redis-server >/dev/null 2>&1; then
         exit 1
     fi
 fi
+
+bash tests/assets_npm.sh
 
 cargo test --all-features --locked "$@"

@@ -1,1 +1,536 @@
-//! Static assets: combined, minified, fingerprinted bundles (being built).
+//! Static assets for templates: one tag per source file in debug, one combined, minified,
+//! content-hashed bundle in production (what tornado-utils' `tornado_static` did).
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use squall::assets::{Assets, AssetsConfig, Mode};
+//!
+//! # let dir = tempfile::tempdir()?;
+//! # std::fs::create_dir_all(dir.path().join("css"))?;
+//! # std::fs::write(dir.path().join("css/a.css"), "a { color: red }")?;
+//! # std::fs::write(dir.path().join("css/b.css"), "b { color: blue }")?;
+//! # let static_dir = dir.path().to_path_buf();
+//! let assets = Assets::new(AssetsConfig {
+//!     static_dir: static_dir.clone(),               // sources
+//!     output_dir: static_dir.join("combined"),      // bundles
+//!     url_prefix: "/static/".into(),                // where static_dir is served
+//!     cdn_prefix: Some("//cdn.example.com".into()), // production URLs
+//!     mode: Mode::Production,
+//! })?;
+//! let tag = assets.tags(&["css/a.css", "css/b.css"])?;
+//! assert!(tag.starts_with(r#"<link rel="stylesheet" href="//cdn.example.com/combined/a.b."#));
+//! assert!(tag.contains(r#"integrity="sha384-"#) && tag.contains(r#"crossorigin="anonymous""#));
+//! assert_eq!(assets.tags(&["css/a.css", "css/b.css"])?, tag); // a map lookup now
+//!
+//! let debug = Assets::new(AssetsConfig { mode: Mode::Debug, ..assets.config().clone() })?;
+//! let tags = debug.tags(&["css/a.css", "css/b.css"])?;
+//! assert!(tags.starts_with(r#"<link rel="stylesheet" href="/static/css/a.css?v="#));
+//! assert_eq!(tags.lines().count(), 2);
+//! # Ok(()) }
+//! ```
+//!
+//! In production the first call for a bundle builds it (concurrent callers wait for that
+//! one build; it blocks the calling thread, so precompile with `static-bundle` for busy
+//! sites); later calls are a map lookup. With a `manifest.json` from `static-bundle` in
+//! the output directory, nothing is built at run time. A minifier error never takes a
+//! page down at run time: the bundle is served unminified and a warning logged.
+
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use parking_lot::{Mutex, RwLock};
+
+pub mod bundle;
+pub mod css_urls;
+pub mod manifest;
+pub mod minify;
+#[cfg(feature = "minijinja")]
+pub mod minijinja;
+
+pub use bundle::{BundleReport, Kind};
+pub use manifest::Manifest;
+pub use minify::{Browsers, JsEngine};
+
+/// What can go wrong with assets.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The static directory cannot be opened.
+    #[error("static directory {path}: {source}")]
+    StaticDir {
+        /// The directory.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// The output directory cannot be created.
+    #[error("output directory {path}: {source}")]
+    OutputDir {
+        /// The directory.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// Building a bundle failed (names the file, and line:col for a syntax error).
+    #[error(transparent)]
+    Bundle(#[from] bundle::Error),
+    /// The manifest cannot be read.
+    #[error(transparent)]
+    Manifest(#[from] manifest::Error),
+    /// In production with a manifest, a bundle the manifest does not know.
+    #[error("bundle {bundle} is not in {manifest}; run static-bundle again")]
+    NotInManifest {
+        /// The bundle key (files joined with `,`).
+        bundle: String,
+        /// The manifest file.
+        manifest: PathBuf,
+    },
+}
+
+/// Debug or production.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Mode {
+    /// One tag per source file, `?v=<short content hash>`, served from `url_prefix`.
+    #[default]
+    Debug,
+    /// One combined, minified, fingerprinted bundle per call, from `cdn_prefix` if set.
+    Production,
+}
+
+/// Where sources are, where bundles go and how they are addressed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssetsConfig {
+    /// The sources; every file named in a bundle is relative to it and must stay inside.
+    pub static_dir: PathBuf,
+    /// Where bundles, their `.gz`/`.br` siblings, copied images and fonts and
+    /// `manifest.json` are written. Usually inside `static_dir` (`static/combined`): it is
+    /// then addressed as that path below the prefix; otherwise by its last component.
+    pub output_dir: PathBuf,
+    /// The URL `static_dir` is served at (`/static/`).
+    pub url_prefix: String,
+    /// In production, the URL `static_dir` is served at on a CDN (`//cdn.example.com`);
+    /// tags then carry `crossorigin="anonymous"`.
+    pub cdn_prefix: Option<String>,
+    /// Debug or production.
+    pub mode: Mode,
+}
+
+/// Options beyond [`AssetsConfig`]: browser targets for CSS and the JS engine.
+///
+/// ```
+/// use squall::assets::{BuildOptions, Browsers};
+/// let options = BuildOptions::default().browsers(Browsers { safari: Some(15), ..Browsers::default() });
+/// # let _ = options;
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct BuildOptions {
+    /// CSS browser targets (default: Safari 14, Chrome 90, Firefox 90).
+    pub browsers: Browsers,
+    /// The JS minifier (default oxc).
+    pub js_engine: JsEngine,
+    /// Write `.gz` and `.br` siblings (default true; at run time on a background thread).
+    pub precompress: bool,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        BuildOptions {
+            browsers: Browsers::default(),
+            js_engine: JsEngine::default(),
+            precompress: true,
+        }
+    }
+}
+
+impl BuildOptions {
+    /// Sets the CSS browser targets.
+    pub fn browsers(mut self, browsers: Browsers) -> Self {
+        self.browsers = browsers;
+        self
+    }
+
+    /// Sets the JS minifier.
+    pub fn js_engine(mut self, engine: JsEngine) -> Self {
+        self.js_engine = engine;
+        self
+    }
+
+    /// Whether to write `.gz` and `.br` siblings.
+    pub fn precompress(mut self, yes: bool) -> Self {
+        self.precompress = yes;
+        self
+    }
+}
+
+struct Entry {
+    tags: String,
+    url: String,
+}
+
+struct Inner {
+    config: AssetsConfig,
+    options: BuildOptions,
+    static_root: PathBuf,
+    /// URL of the output directory, ending in `/`.
+    bundle_base: String,
+    manifest: Option<PathBuf>,
+    built: RwLock<HashMap<String, Entry>>,
+    building: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    builds: AtomicUsize,
+}
+
+/// Template assets: tags and URLs for bundles. Cheap to clone (shared state).
+#[derive(Clone)]
+pub struct Assets {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Assets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Assets")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Assets {
+    /// Opens the static directory; in production, creates the output directory and loads
+    /// its `manifest.json` if there is one.
+    pub fn new(config: AssetsConfig) -> Result<Assets, Error> {
+        Assets::with_options(config, BuildOptions::default())
+    }
+
+    /// [`Assets::new`] with [`BuildOptions`].
+    pub fn with_options(config: AssetsConfig, options: BuildOptions) -> Result<Assets, Error> {
+        let static_root = config
+            .static_dir
+            .canonicalize()
+            .map_err(|e| Error::StaticDir {
+                path: config.static_dir.clone(),
+                source: e,
+            })?;
+        let mut built = HashMap::new();
+        let mut manifest_path = None;
+        if config.mode == Mode::Production {
+            std::fs::create_dir_all(&config.output_dir).map_err(|e| Error::OutputDir {
+                path: config.output_dir.clone(),
+                source: e,
+            })?;
+        }
+        let output_root = config
+            .output_dir
+            .canonicalize()
+            .unwrap_or_else(|_| config.output_dir.clone());
+        let relative = match output_root.strip_prefix(&static_root) {
+            Ok(rel) => rel.to_path_buf(),
+            Err(_) => match config.output_dir.strip_prefix(&config.static_dir) {
+                Ok(rel) => rel.to_path_buf(),
+                Err(_) => config
+                    .output_dir
+                    .file_name()
+                    .map(PathBuf::from)
+                    .unwrap_or_default(),
+            },
+        };
+        let prefix = match (&config.mode, &config.cdn_prefix) {
+            (Mode::Production, Some(cdn)) => cdn.as_str(),
+            _ => config.url_prefix.as_str(),
+        };
+        let mut bundle_base = prefix.trim_end_matches('/').to_owned();
+        bundle_base.push('/');
+        for part in relative.components() {
+            bundle_base.push_str(&part.as_os_str().to_string_lossy());
+            bundle_base.push('/');
+        }
+        let mut inner = Inner {
+            config,
+            options,
+            static_root,
+            bundle_base,
+            manifest: None,
+            built: RwLock::new(HashMap::new()),
+            building: Mutex::new(HashMap::new()),
+            builds: AtomicUsize::new(0),
+        };
+        if inner.config.mode == Mode::Production
+            && let Some(manifest) = Manifest::load(&inner.config.output_dir)?
+        {
+            for report in manifest.bundles.values() {
+                built.insert(report.files.join("\n"), inner.entry_for(report));
+            }
+            manifest_path = Some(inner.config.output_dir.join(manifest::FILE_NAME));
+            tracing::debug!(bundles = built.len(), "loaded the assets manifest");
+        }
+        inner.manifest = manifest_path;
+        inner.built = RwLock::new(built);
+        Ok(Assets {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &AssetsConfig {
+        &self.inner.config
+    }
+
+    /// How many bundles this instance has built at run time (not counting
+    /// [`Assets::build`]).
+    pub fn builds(&self) -> usize {
+        self.inner.builds.load(Ordering::Relaxed)
+    }
+
+    /// The HTML for `files`: `<link rel="stylesheet">` or `<script>` tags, one per file in
+    /// debug, one for the bundle in production.
+    pub fn tags(&self, files: &[&str]) -> Result<String, Error> {
+        if self.inner.config.mode == Mode::Production {
+            return self.production(files, |e| e.tags.clone());
+        }
+        let kind = bundle::kind_of(files)?;
+        let mut out = String::new();
+        for file in files {
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(&tag(kind, &self.debug_url(file)?, None, false));
+        }
+        Ok(out)
+    }
+
+    /// The URL for `files`: the bundle's in production; in debug the file's own URL for
+    /// one file, or an unminified bundle built on each call for several.
+    pub fn url(&self, files: &[&str]) -> Result<String, Error> {
+        if self.inner.config.mode == Mode::Production {
+            return self.production(files, |e| e.url.clone());
+        }
+        bundle::kind_of(files)?;
+        if let [file] = files {
+            return self.debug_url(file);
+        }
+        let report = bundle::build(
+            &self.inner.static_root,
+            &self.inner.config.output_dir,
+            files,
+            &bundle::Options {
+                strict: false,
+                minify: false,
+                precompress: bundle::Precompress::Skip,
+                browsers: self.inner.options.browsers,
+                engine: self.inner.options.js_engine,
+            },
+        )?;
+        Ok(format!("{}{}", self.inner.bundle_base, report.file))
+    }
+
+    /// Builds the bundle for `files` now, strictly (a minifier error is an error), with
+    /// `.gz` and `.br` siblings (unless turned off), whatever the mode and even with a manifest; later
+    /// production calls for it are lookups. This is what `static-bundle` runs.
+    pub fn build(&self, files: &[&str]) -> Result<BundleReport, Error> {
+        let report = bundle::build(
+            &self.inner.static_root,
+            &self.inner.config.output_dir,
+            files,
+            &bundle::Options {
+                strict: true,
+                minify: true,
+                precompress: if self.inner.options.precompress {
+                    bundle::Precompress::Inline
+                } else {
+                    bundle::Precompress::Skip
+                },
+                browsers: self.inner.options.browsers,
+                engine: self.inner.options.js_engine,
+            },
+        )?;
+        let entry = self.inner.entry_for(&report);
+        self.inner.built.write().insert(files.join("\n"), entry);
+        Ok(report)
+    }
+
+    /// A tower service for the output directory (production) or the static directory
+    /// (debug); see [`serve_immutable`] and [`serve_no_cache`].
+    pub fn service(&self) -> ServeAssets {
+        match self.inner.config.mode {
+            Mode::Production => serve_immutable(&self.inner.config.output_dir),
+            Mode::Debug => serve_no_cache(&self.inner.config.static_dir),
+        }
+    }
+
+    fn production(&self, files: &[&str], pick: impl Fn(&Entry) -> String) -> Result<String, Error> {
+        // The hot path: one read lock and a lookup (no allocation for one file).
+        {
+            let built = self.inner.built.read();
+            let found = match files {
+                [file] => built.get(*file),
+                _ => built.get(&files.join("\n")),
+            };
+            if let Some(entry) = found {
+                return Ok(pick(entry));
+            }
+        }
+        let key = files.join("\n");
+        if let Some(manifest) = &self.inner.manifest {
+            return Err(Error::NotInManifest {
+                bundle: Manifest::key(files),
+                manifest: manifest.clone(),
+            });
+        }
+        let lock = self
+            .inner
+            .building
+            .lock()
+            .entry(key.clone())
+            .or_default()
+            .clone();
+        let _one_build = lock.lock();
+        if let Some(entry) = self.inner.built.read().get(&key) {
+            return Ok(pick(entry));
+        }
+        let report = bundle::build(
+            &self.inner.static_root,
+            &self.inner.config.output_dir,
+            files,
+            &bundle::Options {
+                strict: false,
+                minify: true,
+                precompress: if self.inner.options.precompress {
+                    bundle::Precompress::Background
+                } else {
+                    bundle::Precompress::Skip
+                },
+                browsers: self.inner.options.browsers,
+                engine: self.inner.options.js_engine,
+            },
+        )?;
+        self.inner.builds.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(bundle = %Manifest::key(files), file = %report.file, "built an asset bundle");
+        let entry = self.inner.entry_for(&report);
+        let out = pick(&entry);
+        self.inner.built.write().insert(key.clone(), entry);
+        self.inner.building.lock().remove(&key);
+        Ok(out)
+    }
+
+    fn debug_url(&self, file: &str) -> Result<String, Error> {
+        let path = bundle::resolve_source(&self.inner.static_root, file)?;
+        let bytes = std::fs::read(&path).map_err(|e| bundle::Error::Io { path, source: e })?;
+        let hash = bundle::hex_digest(&bytes);
+        let prefix = self.inner.config.url_prefix.trim_end_matches('/');
+        let file = file.trim_start_matches("./");
+        Ok(format!("{prefix}/{file}?v={}", &hash[..10]))
+    }
+}
+
+impl Inner {
+    fn entry_for(&self, report: &BundleReport) -> Entry {
+        let url = format!("{}{}", self.bundle_base, report.file);
+        let crossorigin = self.config.cdn_prefix.is_some();
+        Entry {
+            tags: tag(report.kind, &url, Some(&report.integrity), crossorigin),
+            url,
+        }
+    }
+}
+
+fn escape_attr(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+fn tag(kind: Kind, url: &str, integrity: Option<&str>, crossorigin: bool) -> String {
+    let mut attrs = String::new();
+    if let Some(integrity) = integrity {
+        attrs.push_str(&format!(" integrity=\"{integrity}\""));
+    }
+    if crossorigin {
+        attrs.push_str(" crossorigin=\"anonymous\"");
+    }
+    let url = escape_attr(url);
+    match kind {
+        Kind::Css => format!("<link rel=\"stylesheet\" href=\"{url}\"{attrs}>"),
+        Kind::Js => format!("<script src=\"{url}\"{attrs}></script>"),
+    }
+}
+
+/// The service [`serve_immutable`] and [`serve_no_cache`] return: tower-http's
+/// `ServeDir` (with `.gz`/`.br` siblings) setting `Cache-Control` on success.
+pub type ServeAssets = tower_http::set_header::SetResponseHeader<
+    tower_http::services::ServeDir,
+    fn(
+        &http::Response<tower_http::services::fs::ServeFileSystemResponseBody>,
+    ) -> Option<http::HeaderValue>,
+>;
+
+fn immutable(
+    response: &http::Response<tower_http::services::fs::ServeFileSystemResponseBody>,
+) -> Option<http::HeaderValue> {
+    response
+        .status()
+        .is_success()
+        .then(|| http::HeaderValue::from_static("public, max-age=31536000, immutable"))
+}
+
+fn no_cache(
+    _: &http::Response<tower_http::services::fs::ServeFileSystemResponseBody>,
+) -> Option<http::HeaderValue> {
+    Some(http::HeaderValue::from_static("no-cache"))
+}
+
+fn serve(
+    dir: &Path,
+    cache: fn(
+        &http::Response<tower_http::services::fs::ServeFileSystemResponseBody>,
+    ) -> Option<http::HeaderValue>,
+) -> ServeAssets {
+    let serve_dir = tower_http::services::ServeDir::new(dir)
+        .precompressed_br()
+        .precompressed_gzip();
+    tower_http::set_header::SetResponseHeader::overriding(
+        serve_dir,
+        http::header::CACHE_CONTROL,
+        cache,
+    )
+}
+
+/// Serves `dir` (the output directory: hashed names only) with
+/// `Cache-Control: public, max-age=31536000, immutable` on success and the `.br`/`.gz`
+/// siblings to clients that accept them. Mount it where the bundles' URLs point, e.g.
+/// `Router::new().nest_service("/static/combined", serve_immutable("static/combined"))`.
+pub fn serve_immutable(dir: impl AsRef<Path>) -> ServeAssets {
+    serve(dir.as_ref(), immutable)
+}
+
+/// Serves `dir` (the sources, in debug) with `Cache-Control: no-cache`, so the browser
+/// revalidates every file.
+pub fn serve_no_cache(dir: impl AsRef<Path>) -> ServeAssets {
+    serve(dir.as_ref(), no_cache)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_escape_urls() {
+        let t = tag(Kind::Js, "/a\"b.js", Some("sha384-x"), true);
+        assert_eq!(
+            t,
+            "<script src=\"/a&quot;b.js\" integrity=\"sha384-x\" crossorigin=\"anonymous\"></script>"
+        );
+    }
+}

@@ -1,0 +1,160 @@
+//! static-bundle: precompiles every asset bundle the templates use, writes
+//! `manifest.json`, and prints a table (bundle, files, bytes in, bytes out, gzip, brotli).
+//!
+//! Exit status: 0 all built, 1 a bundle failed (or a call has non-literal arguments),
+//! 2 bad usage or configuration.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use squall::assets::manifest::parse_duration;
+use squall::assets::minijinja::{PrecompileReport, precompile};
+use squall::assets::{Assets, AssetsConfig, Mode};
+
+/// Combines, minifies and fingerprints every `static(...)`/`static_url(...)` bundle the
+/// templates use, so production builds nothing at run time.
+#[derive(Parser, Debug)]
+#[command(version)]
+struct Cli {
+    /// The templates directory to scan.
+    #[arg(long, default_value = "templates")]
+    templates: PathBuf,
+    /// The static directory (sources).
+    #[arg(long = "static", default_value = "static")]
+    static_dir: PathBuf,
+    /// Where bundles and manifest.json go.
+    #[arg(long, default_value = "static/combined")]
+    out: PathBuf,
+    /// The URL the static directory is served at.
+    #[arg(long, default_value = "/static/")]
+    url_prefix: String,
+    /// The CDN prefix for production URLs (//cdn.example.com).
+    #[arg(long, env = "SQUALL_CDN_PREFIX")]
+    cdn_prefix: Option<String>,
+    /// After a successful build, remove files of the output directory that the new
+    /// manifest does not reference and that are older than DUR (30m, 12h, 7d).
+    #[arg(long, value_name = "DUR", value_parser = duration)]
+    prune_older_than: Option<std::time::Duration>,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+fn duration(text: &str) -> Result<std::time::Duration, String> {
+    parse_duration(text).ok_or_else(|| format!("{text:?} is not a duration like 30m, 12h or 7d"))
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let cli = Cli::parse();
+    let assets = match Assets::new(AssetsConfig {
+        static_dir: cli.static_dir.clone(),
+        output_dir: cli.out.clone(),
+        url_prefix: cli.url_prefix.clone(),
+        cdn_prefix: cli.cdn_prefix.clone(),
+        mode: Mode::Production,
+    }) {
+        Ok(assets) => assets,
+        Err(error) => {
+            eprintln!("static-bundle: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let report = match precompile(
+        &assets,
+        &cli.templates,
+        cli.prune_older_than,
+        |i, n, key| {
+            eprintln!("static-bundle: [{i}/{n}] {key}");
+        },
+    ) {
+        Ok(report) => report,
+        Err(error) => {
+            eprintln!("static-bundle: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    if cli.json {
+        match serde_json::to_string(&report) {
+            Ok(json) => println!("{json}"),
+            Err(error) => {
+                eprintln!("static-bundle: {error}");
+                return ExitCode::from(1);
+            }
+        }
+    } else {
+        print_table(&report);
+    }
+    for call in &report.non_literal {
+        eprintln!(
+            "static-bundle: {}:{}: {} has non-literal arguments; not built",
+            call.template.display(),
+            call.line,
+            call.text
+        );
+    }
+    for failure in &report.failed {
+        eprintln!(
+            "static-bundle: FAILED {} (used at {}): {}",
+            failure.bundle, failure.found_at, failure.error
+        );
+    }
+    eprintln!(
+        "static-bundle: {} built, {} failed, {} non-literal call(s), {} pruned{}",
+        report.bundles.len(),
+        report.failed.len(),
+        report.non_literal.len(),
+        report.pruned.len(),
+        match &report.manifest {
+            Some(path) => format!(", wrote {}", path.display()),
+            None => ", manifest left as it was".to_owned(),
+        }
+    );
+    if report.is_success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn print_table(report: &PrecompileReport) {
+    let rows: Vec<[String; 6]> = report
+        .bundles
+        .iter()
+        .map(|b| {
+            [
+                b.file.clone(),
+                b.files.len().to_string(),
+                b.bytes_in.to_string(),
+                b.bytes_out.to_string(),
+                b.gzip.map(|v| v.to_string()).unwrap_or_default(),
+                b.brotli.map(|v| v.to_string()).unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let header = ["bundle", "files", "bytes in", "bytes out", "gzip", "brotli"];
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    let line = |cells: [&str; 6]| {
+        let mut out = format!("{:<w$}", cells[0], w = widths[0]);
+        for (cell, w) in cells[1..].iter().zip(&widths[1..]) {
+            out.push_str(&format!("  {cell:>w$}"));
+        }
+        println!("{out}");
+    };
+    line(header);
+    for row in &rows {
+        line([&row[0], &row[1], &row[2], &row[3], &row[4], &row[5]]);
+    }
+}

@@ -1,0 +1,574 @@
+//! Combine, minify, fingerprint and write one bundle.
+//!
+//! A bundle is a list of files under the static directory, all `.css` or all `.js`. Each
+//! file is minified alone (so an error names it), the results are joined in the given
+//! order, the name is made from the readable stems and a sha256 of the *final* bytes
+//! (`a.b.<hash16>.js`), and the file is written atomically (a temporary file renamed into
+//! place) with `.gz` and `.br` siblings. A file already there under that name is left as
+//! it is, and nothing is ever deleted: pages still open need the previous build.
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use squall::assets::{Assets, AssetsConfig, Mode};
+//!
+//! let dir = tempfile::tempdir()?;
+//! std::fs::create_dir_all(dir.path().join("js"))?;
+//! std::fs::write(dir.path().join("js/a.js"), "var first = 1;")?;
+//! std::fs::write(dir.path().join("js/b.js"), "var second = first + 1;")?;
+//! let assets = Assets::new(AssetsConfig {
+//!     static_dir: dir.path().into(),
+//!     output_dir: dir.path().join("combined"),
+//!     url_prefix: "/static/".into(),
+//!     cdn_prefix: None,
+//!     mode: Mode::Production,
+//! })?;
+//! let report = assets.build(&["js/a.js", "js/b.js"])?;
+//! assert!(report.file.starts_with("a.b.") && report.file.ends_with(".js"));
+//! assert!(report.integrity.starts_with("sha384-"));
+//! assert!(dir.path().join("combined").join(format!("{}.br", report.file)).is_file());
+//! # Ok(()) }
+//! ```
+
+use std::io::{self, Write};
+use std::path::{Component, Path, PathBuf};
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256, Sha384};
+
+use super::minify::{self, Browsers, CssContext, JsEngine};
+
+/// What can go wrong while building a bundle.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The bundle names no files.
+    #[error("a bundle needs at least one file")]
+    Empty,
+    /// The path leaves the static directory (`..`, absolute, or a symlink pointing out).
+    #[error("{file}: path leaves the static directory; refused")]
+    Outside {
+        /// The file as given.
+        file: String,
+    },
+    /// The file does not exist under the static directory.
+    #[error("{file}: no such file ({path})")]
+    NotFound {
+        /// The file as given.
+        file: String,
+        /// Where it was looked for.
+        path: PathBuf,
+    },
+    /// Neither `.css` nor `.js`.
+    #[error("{file}: unknown extension; a bundle holds .css or .js files")]
+    UnknownExtension {
+        /// The file as given.
+        file: String,
+    },
+    /// `.css` and `.js` in one bundle.
+    #[error("{other}: a bundle mixes no kinds, but {first} is {first_kind} and this is not")]
+    Mixed {
+        /// The first file of the bundle.
+        first: String,
+        /// Its kind (`css` or `js`).
+        first_kind: Kind,
+        /// The first file of another kind.
+        other: String,
+    },
+    /// A source is not UTF-8.
+    #[error("{file}: not UTF-8 text")]
+    NotUtf8 {
+        /// The file as given.
+        file: String,
+    },
+    /// Reading a source or writing the output failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file read or written.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// Minifying a file failed (syntax error with file:line:col, engine panic, bad `url()`).
+    #[error(transparent)]
+    Minify(#[from] minify::Error),
+}
+
+/// The kind of a bundle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Kind {
+    /// Stylesheets.
+    Css,
+    /// Scripts.
+    Js,
+}
+
+impl Kind {
+    /// The file extension, without the dot.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Kind::Css => "css",
+            Kind::Js => "js",
+        }
+    }
+
+    /// The kind of a file name, by extension.
+    pub fn of(file: &str) -> Option<Kind> {
+        let ext = Path::new(file).extension()?.to_str()?;
+        if ext.eq_ignore_ascii_case("css") {
+            Some(Kind::Css)
+        } else if ext.eq_ignore_ascii_case("js") {
+            Some(Kind::Js)
+        } else {
+            None
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.extension())
+    }
+}
+
+/// What one build produced: the figures `static-bundle` prints and the manifest keeps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct BundleReport {
+    /// The source files, in order, as given.
+    pub files: Vec<String>,
+    /// Stylesheets or scripts.
+    pub kind: Kind,
+    /// The written file's name inside the output directory (`a.b.<hash16>.css`).
+    pub file: String,
+    /// The SRI value, `sha384-<base64>`.
+    pub integrity: String,
+    /// Total size of the sources.
+    pub bytes_in: u64,
+    /// Size of the bundle.
+    pub bytes_out: u64,
+    /// Size of the `.gz` sibling, when written in this build.
+    pub gzip: Option<u64>,
+    /// Size of the `.br` sibling, when written in this build.
+    pub brotli: Option<u64>,
+    /// Images and fonts copied next to the bundle (CSS only).
+    pub assets: Vec<String>,
+    /// `false` when minifying failed and the bundle holds the sources as they are.
+    pub minified: bool,
+}
+
+/// When to write the `.gz` and `.br` siblings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Precompress {
+    /// Before `build` returns (sizes in the report).
+    Inline,
+    /// On a background thread (at run time: the first page need not wait for brotli).
+    Background,
+    /// Not at all.
+    Skip,
+}
+
+/// How to build.
+#[derive(Debug, Clone)]
+pub(crate) struct Options {
+    /// Fail on a minifier error (`static-bundle`) instead of serving the sources unminified.
+    pub strict: bool,
+    pub minify: bool,
+    pub precompress: Precompress,
+    pub browsers: Browsers,
+    pub engine: JsEngine,
+}
+
+/// Hex sha256 of `bytes`.
+pub(crate) fn hex_digest(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    let mut out = String::with_capacity(64);
+    for byte in digest {
+        out.push_str(&format!("{byte:02x}"));
+    }
+    out
+}
+
+/// `sha384-<base64>`, the SRI value of `bytes`.
+pub(crate) fn integrity(bytes: &[u8]) -> String {
+    format!(
+        "sha384-{}",
+        base64::engine::general_purpose::STANDARD.encode(Sha384::digest(bytes))
+    )
+}
+
+/// Keeps `[A-Za-z0-9_-]`; anything else becomes `-`.
+pub(crate) fn sanitize_stem(stem: &str) -> String {
+    let cleaned: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    if cleaned.is_empty() {
+        "bundle".to_owned()
+    } else {
+        cleaned
+    }
+}
+
+/// Writes `dir/name` atomically: a temporary file in `dir`, then a rename.
+pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_data()?;
+    tmp.persist(dir.join(name)).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// Checks that `file` stays inside `static_root` (canonical) and exists there; returns its
+/// canonical path.
+pub(crate) fn resolve_source(static_root: &Path, file: &str) -> Result<PathBuf, Error> {
+    let outside = || Error::Outside {
+        file: file.to_owned(),
+    };
+    let relative = Path::new(file);
+    if file.is_empty() {
+        return Err(Error::NotFound {
+            file: file.to_owned(),
+            path: static_root.to_owned(),
+        });
+    }
+    for component in relative.components() {
+        match component {
+            Component::Normal(_) | Component::CurDir => {}
+            Component::ParentDir | Component::RootDir | Component::Prefix(_) => {
+                return Err(outside());
+            }
+        }
+    }
+    let joined = static_root.join(relative);
+    match joined.canonicalize() {
+        Ok(real) if !real.starts_with(static_root) => Err(outside()),
+        Ok(real) if real.is_file() => Ok(real),
+        _ => Err(Error::NotFound {
+            file: file.to_owned(),
+            path: joined,
+        }),
+    }
+}
+
+/// The kind shared by all `files`, or why there is none.
+pub(crate) fn kind_of(files: &[&str]) -> Result<Kind, Error> {
+    let first = files.first().ok_or(Error::Empty)?;
+    let first_kind = Kind::of(first).ok_or_else(|| Error::UnknownExtension {
+        file: (*first).to_owned(),
+    })?;
+    for file in &files[1..] {
+        match Kind::of(file) {
+            None => {
+                return Err(Error::UnknownExtension {
+                    file: (*file).to_owned(),
+                });
+            }
+            Some(kind) if kind != first_kind => {
+                return Err(Error::Mixed {
+                    first: (*first).to_owned(),
+                    first_kind,
+                    other: (*file).to_owned(),
+                });
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(first_kind)
+}
+
+/// The bundle's file name: readable stems, then the hash of the final bytes.
+pub(crate) fn bundle_name(files: &[&str], kind: Kind, bytes: &[u8]) -> String {
+    let mut stems = String::new();
+    for file in files {
+        let stem = Path::new(file)
+            .file_stem()
+            .map(|s| s.to_string_lossy())
+            .unwrap_or_default();
+        if !stems.is_empty() {
+            stems.push('.');
+        }
+        stems.push_str(&sanitize_stem(&stem));
+        if stems.len() > 80 {
+            stems.truncate(80);
+            break;
+        }
+    }
+    let hash = hex_digest(bytes);
+    format!("{stems}.{}.{}", &hash[..16], kind.extension())
+}
+
+struct Source<'a> {
+    name: &'a str,
+    path: PathBuf,
+    text: String,
+}
+
+/// Builds one bundle into `output_dir`.
+pub(crate) fn build(
+    static_root: &Path,
+    output_dir: &Path,
+    files: &[&str],
+    options: &Options,
+) -> Result<BundleReport, Error> {
+    let kind = kind_of(files)?;
+    let mut sources = Vec::with_capacity(files.len());
+    for file in files {
+        let path = resolve_source(static_root, file)?;
+        let bytes = std::fs::read(&path).map_err(|e| Error::Io {
+            path: path.clone(),
+            source: e,
+        })?;
+        let text = String::from_utf8(bytes).map_err(|_| Error::NotUtf8 {
+            file: (*file).to_owned(),
+        })?;
+        sources.push(Source {
+            name: file,
+            path,
+            text,
+        });
+    }
+    let bytes_in: u64 = sources.iter().map(|s| s.text.len() as u64).sum();
+
+    let minified = if options.minify {
+        minify_all(static_root, output_dir, kind, &sources, options)
+    } else {
+        Err(None)
+    };
+    let (code, assets, was_minified) = match minified {
+        Ok((code, assets)) => (code, assets, true),
+        Err(Some(error)) if options.strict => return Err(error),
+        Err(error) => {
+            if let Some(error) = error {
+                tracing::warn!(%error, bundle = ?files, "minifying failed; serving the bundle unminified");
+            }
+            (concatenate(kind, &sources), Vec::new(), false)
+        }
+    };
+
+    let name = bundle_name(files, kind, code.as_bytes());
+    let target = output_dir.join(&name);
+    if !target.is_file() {
+        write_atomic(output_dir, &name, code.as_bytes()).map_err(|e| Error::Io {
+            path: target.clone(),
+            source: e,
+        })?;
+    }
+    let mut report = BundleReport {
+        files: files.iter().map(|f| (*f).to_owned()).collect(),
+        kind,
+        integrity: integrity(code.as_bytes()),
+        bytes_in,
+        bytes_out: code.len() as u64,
+        gzip: None,
+        brotli: None,
+        assets,
+        minified: was_minified,
+        file: name.clone(),
+    };
+    match options.precompress {
+        Precompress::Inline => {
+            let (gzip, brotli) =
+                precompress(output_dir, &name, code.as_bytes()).map_err(|e| Error::Io {
+                    path: target.clone(),
+                    source: e,
+                })?;
+            report.gzip = Some(gzip);
+            report.brotli = Some(brotli);
+        }
+        Precompress::Background => {
+            let dir = output_dir.to_owned();
+            let spawned = std::thread::Builder::new()
+                .name("squall-precompress".into())
+                .spawn(move || {
+                    if let Err(error) = precompress(&dir, &name, code.as_bytes()) {
+                        tracing::warn!(%error, file = %name, "writing .gz/.br siblings failed");
+                    }
+                });
+            if let Err(error) = spawned {
+                tracing::warn!(%error, "could not start the precompression thread");
+            }
+        }
+        Precompress::Skip => {}
+    }
+    Ok(report)
+}
+
+/// Writes `<name>.gz` (gzip, best) and `<name>.br` (brotli, quality 11) next to `name` in
+/// `dir`, atomically, unless they are there already; returns their sizes.
+pub fn precompress(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<(u64, u64)> {
+    let gz_name = format!("{name}.gz");
+    let br_name = format!("{name}.br");
+    let gz_size = match std::fs::metadata(dir.join(&gz_name)) {
+        Ok(meta) if meta.is_file() => meta.len(),
+        _ => {
+            let gz = gzip(bytes)?;
+            write_atomic(dir, &gz_name, &gz)?;
+            gz.len() as u64
+        }
+    };
+    let br_size = match std::fs::metadata(dir.join(&br_name)) {
+        Ok(meta) if meta.is_file() => meta.len(),
+        _ => {
+            let br = brotli(bytes)?;
+            write_atomic(dir, &br_name, &br)?;
+            br.len() as u64
+        }
+    };
+    Ok((gz_size, br_size))
+}
+
+/// Gzip at the best level.
+pub fn gzip(bytes: &[u8]) -> io::Result<Vec<u8>> {
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(bytes.len() / 3),
+        flate2::Compression::best(),
+    );
+    encoder.write_all(bytes)?;
+    encoder.finish()
+}
+
+/// Brotli at quality 11, window 22.
+pub fn brotli(bytes: &[u8]) -> io::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(bytes.len() / 3);
+    {
+        let mut writer = brotli::CompressorWriter::new(&mut out, 64 * 1024, 11, 22);
+        writer.write_all(bytes)?;
+        writer.flush()?;
+    }
+    Ok(out)
+}
+
+/// The sources joined as they are (the fallback when minifying fails).
+fn concatenate(kind: Kind, sources: &[Source<'_>]) -> String {
+    let parts: Vec<&str> = sources.iter().map(|s| s.text.as_str()).collect();
+    join(kind, &parts)
+}
+
+fn join(kind: Kind, parts: &[&str]) -> String {
+    let mut out = String::with_capacity(parts.iter().map(|p| p.len() + 2).sum());
+    for part in parts {
+        let trimmed = part.trim_end();
+        out.push_str(trimmed);
+        match kind {
+            // A newline ends a trailing `//` comment; `;` ends a statement left open.
+            Kind::Js if !trimmed.is_empty() && !trimmed.ends_with(';') => out.push_str("\n;\n"),
+            _ => out.push('\n'),
+        }
+    }
+    out
+}
+
+type Minified = (String, Vec<String>);
+
+/// Minifies every source (in parallel), joined in order. `Err(Some(e))` names the first
+/// file that failed.
+fn minify_all(
+    static_root: &Path,
+    output_dir: &Path,
+    kind: Kind,
+    sources: &[Source<'_>],
+    options: &Options,
+) -> Result<Minified, Option<Error>> {
+    let ctx = CssContext {
+        static_root,
+        output_dir,
+        browsers: options.browsers,
+    };
+    let one = |source: &Source<'_>| -> Result<minify::CssOutput, minify::Error> {
+        match kind {
+            Kind::Js => Ok(minify::CssOutput {
+                code: minify::js(source.name, &source.text, options.engine)?,
+                ..minify::CssOutput::default()
+            }),
+            Kind::Css => minify::css(&ctx, source.name, &source.path, &source.text),
+        }
+    };
+    let results: Vec<Result<_, minify::Error>> = if sources.len() == 1 {
+        sources.iter().map(one).collect()
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = sources
+                .iter()
+                .map(|source| {
+                    std::thread::Builder::new()
+                        .spawn_scoped(scope, || one(source))
+                        .map_err(|_| source)
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|handle| match handle {
+                    Ok(handle) => handle.join().unwrap_or_else(|_| {
+                        Err(minify::Error::Other {
+                            file: String::new(),
+                            message: "a minifier thread panicked".to_owned(),
+                        })
+                    }),
+                    Err(source) => one(source),
+                })
+                .collect()
+        })
+    };
+    let mut top = Vec::new();
+    let mut hoisted = Vec::new();
+    let mut codes = Vec::with_capacity(results.len());
+    let mut assets = Vec::new();
+    for result in results {
+        let out = result.map_err(|e| Some(Error::Minify(e)))?;
+        top.extend(out.licences);
+        hoisted.extend(out.hoisted);
+        codes.push(out.code);
+        for name in out.copied {
+            if !assets.contains(&name) {
+                assets.push(name);
+            }
+        }
+    }
+    top.extend(hoisted);
+    let mut parts: Vec<&str> = top.iter().map(String::as_str).collect();
+    parts.extend(codes.iter().map(String::as_str));
+    Ok((join(kind, &parts), assets))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds() {
+        assert_eq!(kind_of(&["a.css", "b.CSS"]).unwrap(), Kind::Css);
+        assert!(matches!(
+            kind_of(&["a.css", "b.js"]),
+            Err(Error::Mixed { .. })
+        ));
+        assert!(matches!(
+            kind_of(&["a.ts"]),
+            Err(Error::UnknownExtension { .. })
+        ));
+        assert!(matches!(kind_of(&[]), Err(Error::Empty)));
+    }
+
+    #[test]
+    fn names_keep_stems() {
+        let name = bundle_name(&["css/a.css", "vendor/b c.css"], Kind::Css, b"x");
+        assert!(name.starts_with("a.b-c."), "{name}");
+        assert_eq!(name.len(), "a.b-c.".len() + 16 + 4);
+    }
+
+    #[test]
+    fn js_join_closes_statements() {
+        assert_eq!(join(Kind::Js, &["a()", "b();"]), "a()\n;\nb();\n");
+        assert_eq!(join(Kind::Js, &["x // c"]), "x // c\n;\n");
+    }
+}

@@ -1,0 +1,259 @@
+#![cfg(all(feature = "assets", feature = "minijinja", feature = "cli"))]
+//! `static-bundle` as users run it: exit codes, the table, `--json`, the manifest (after
+//! which production builds nothing), failures with file:line:col, non-literal calls and
+//! `--prune-older-than`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use squall::assets::{Assets, AssetsConfig, Mode};
+
+fn site() -> tempfile::TempDir {
+    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/assets/site");
+    let dir = tempfile::tempdir().unwrap();
+    for entry in walkdir::WalkDir::new(&from) {
+        let entry = entry.unwrap();
+        let target = dir.path().join(entry.path().strip_prefix(&from).unwrap());
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+    dir
+}
+
+fn static_bundle(root: &Path, extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_static-bundle"))
+        .current_dir(root)
+        .args([
+            "--templates",
+            "templates",
+            "--static",
+            "static",
+            "--out",
+            "static/combined",
+        ])
+        .args(["--cdn-prefix", "//cdn.example.com"])
+        .args(extra)
+        .env_remove("SQUALL_CDN_PREFIX")
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn out_dir(root: &Path) -> PathBuf {
+    root.join("static/combined")
+}
+
+#[test]
+fn builds_every_bundle_prints_a_table_and_writes_the_manifest() {
+    let dir = site();
+    let root = dir.path();
+    let run = static_bundle(root, &[]);
+    let (stdout, stderr) = (text(&run.stdout), text(&run.stderr));
+    assert_eq!(run.status.code(), Some(0), "{stdout}{stderr}");
+    let header = stdout.lines().next().unwrap();
+    assert!(
+        header.split_whitespace().collect::<Vec<_>>().join(" ")
+            == "bundle files bytes in bytes out gzip brotli"
+    );
+    assert_eq!(stdout.lines().count(), 1 + 4, "{stdout}");
+    assert!(stderr.contains("[1/4] css/a.css,css/b.css"), "{stderr}");
+    assert!(
+        stderr.contains("4 built, 0 failed, 0 non-literal call(s)"),
+        "{stderr}"
+    );
+
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir(root).join("manifest.json")).unwrap())
+            .unwrap();
+    let bundles = manifest["bundles"].as_object().unwrap();
+    let keys: Vec<&str> = bundles.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        [
+            "css/a.css,css/b.css",
+            "css/b.css",
+            "js/a.js",
+            "js/a.js,js/b.js"
+        ]
+    );
+    for entry in bundles.values() {
+        let file = entry["file"].as_str().unwrap();
+        assert!(out_dir(root).join(file).is_file());
+        assert!(out_dir(root).join(format!("{file}.gz")).is_file());
+        assert!(out_dir(root).join(format!("{file}.br")).is_file());
+        assert!(entry["integrity"].as_str().unwrap().starts_with("sha384-"));
+    }
+
+    // Production with the manifest builds nothing at run time.
+    let assets = Assets::new(AssetsConfig {
+        static_dir: root.join("static"),
+        output_dir: out_dir(root),
+        url_prefix: "/static/".into(),
+        cdn_prefix: Some("//cdn.example.com".into()),
+        mode: Mode::Production,
+    })
+    .unwrap();
+    let tag = assets.tags(&["js/a.js", "js/b.js"]).unwrap();
+    let entry = &bundles["js/a.js,js/b.js"];
+    assert_eq!(
+        tag,
+        format!(
+            "<script src=\"//cdn.example.com/combined/{}\" integrity=\"{}\" crossorigin=\"anonymous\"></script>",
+            entry["file"].as_str().unwrap(),
+            entry["integrity"].as_str().unwrap()
+        )
+    );
+    let err = assets.tags(&["js/b.js"]).unwrap_err().to_string();
+    assert!(err.starts_with("bundle js/b.js is not in "), "{err}");
+    assert!(
+        err.ends_with("manifest.json; run static-bundle again"),
+        "{err}"
+    );
+    assert_eq!(assets.builds(), 0);
+
+    // --json: one object.
+    let run = static_bundle(root, &["--json"]);
+    assert_eq!(run.status.code(), Some(0));
+    let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(report["bundles"].as_array().unwrap().len(), 4);
+    assert!(report["bundles"][0]["gzip"].as_u64().unwrap() > 0);
+    assert!(report["bundles"][0]["brotli"].as_u64().unwrap() > 0);
+    assert_eq!(report["failed"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn a_failing_bundle_exits_1_with_file_line_col_and_keeps_the_old_manifest() {
+    let dir = site();
+    let root = dir.path();
+    assert_eq!(static_bundle(root, &[]).status.code(), Some(0));
+    let manifest = std::fs::read(out_dir(root).join("manifest.json")).unwrap();
+
+    std::fs::write(root.join("static/js/b.js"), "var ok = 1;\nvar broken = ;\n").unwrap();
+    let run = static_bundle(root, &[]);
+    let stderr = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "FAILED js/a.js,js/b.js (used at templates/base.html:5): js/b.js:2:14: syntax error"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("manifest left as it was"));
+    assert_eq!(
+        std::fs::read(out_dir(root).join("manifest.json")).unwrap(),
+        manifest
+    );
+}
+
+#[test]
+fn non_literal_calls_are_reported_and_exit_1() {
+    let dir = site();
+    let root = dir.path();
+    std::fs::write(
+        root.join("templates/dynamic.html"),
+        "x\n{{ static(name) }}\n",
+    )
+    .unwrap();
+    let run = static_bundle(root, &[]);
+    let stderr = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "templates/dynamic.html:2: static(name) has non-literal arguments; not built"
+        ),
+        "{stderr}"
+    );
+    // The literal ones were built all the same.
+    assert!(
+        stderr.contains("4 built, 0 failed, 1 non-literal call(s)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn bad_usage_exits_2() {
+    let dir = site();
+    let root = dir.path();
+    let run = static_bundle(root, &["--prune-older-than", "soon"]);
+    assert_eq!(run.status.code(), Some(2));
+    assert!(text(&run.stderr).contains("not a duration"));
+    let run = Command::new(env!("CARGO_BIN_EXE_static-bundle"))
+        .current_dir(root)
+        .args(["--static", "no-such-dir", "--templates", "templates"])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(2));
+    assert!(
+        text(&run.stderr).contains("static directory no-such-dir"),
+        "{}",
+        text(&run.stderr)
+    );
+    let run = static_bundle(root, &["--no-such-flag"]);
+    assert_eq!(run.status.code(), Some(2));
+}
+
+#[test]
+fn prune_removes_only_old_unreferenced_files() {
+    let dir = site();
+    let root = dir.path();
+    std::fs::write(root.join("static/js/a.js"), "var first = 1;").unwrap();
+    assert_eq!(static_bundle(root, &[]).status.code(), Some(0));
+    let before: Vec<_> = std::fs::read_dir(out_dir(root))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    std::fs::write(root.join("static/js/a.js"), "var second = 2;").unwrap();
+    // A rebuild deletes nothing.
+    assert_eq!(static_bundle(root, &[]).status.code(), Some(0));
+    for name in &before {
+        assert!(
+            out_dir(root).join(name).exists(),
+            "{name} survived the rebuild"
+        );
+    }
+    // Pruning with a long age removes nothing; once the old files are old, they go.
+    let run = static_bundle(root, &["--prune-older-than", "1h"]);
+    assert_eq!(run.status.code(), Some(0));
+    assert!(text(&run.stderr).contains(", 0 pruned"));
+    let old: Vec<&String> = before
+        .iter()
+        .filter(|n| n.starts_with("a.") && n.contains(".js"))
+        .collect();
+    assert!(!old.is_empty());
+    for name in &old {
+        let status = Command::new("touch")
+            .args(["-d", "2 days ago"])
+            .arg(out_dir(root).join(name))
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let run = static_bundle(root, &["--prune-older-than", "1d", "--json"]);
+    assert_eq!(run.status.code(), Some(0));
+    let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let pruned = report["pruned"].as_array().unwrap();
+    assert!(!pruned.is_empty());
+    for name in &old {
+        let gone = !out_dir(root).join(name).exists();
+        let referenced = report["bundles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| name.starts_with(b["file"].as_str().unwrap()));
+        assert!(gone || referenced, "{name}");
+    }
+    // Everything the manifest names is still there.
+    for bundle in report["bundles"].as_array().unwrap() {
+        assert!(
+            out_dir(root)
+                .join(bundle["file"].as_str().unwrap())
+                .is_file()
+        );
+    }
+}
