@@ -47,6 +47,6 @@ pub mod assets;
 pub mod testing;
 
 /// The README's code blocks, compiled and run as doctests.
-#[cfg(all(doctest, feature = "mail", feature = "testing"))]
+#[cfg(all(doctest, feature = "mail", feature = "minijinja", feature = "testing"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

@@ -8,14 +8,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
 use squall::mail::{Email, Mailer, Queue, QueuedMessage, Spool, spool};
 use support::aiosmtpd::{Aiosmtpd, Mode, Options};
 use support::numbered_email as email;
 use support::scripted_smtp::{Act, Peer, Script};
-
-const DEADLINE: Duration = Duration::from_secs(60);
+use support::wait_until;
 
 fn spool_drain() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_spool-drain"));
@@ -58,14 +56,6 @@ fn wait_for_failpoint(child: &mut Child, name: &str) {
 fn kill9(child: &mut Child) {
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
-}
-
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 fn run(cmd: &mut Command) -> Output {

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of squall. Installs the test peers that are missing first:
-# aiosmtpd and tornado (into a virtualenv under target/, from PyPI), redis-server (from
-# Debian's packages, when run as root), and the JavaScript and CSS libraries the asset
-# tests bundle (into target/npm, from npm).
+# aiosmtpd and tornado (into a virtualenv under target/, from PyPI), redis-server,
+# chromium and chromium-driver (from Debian's packages, when run as root), and the
+# JavaScript and CSS libraries the asset tests bundle (into target/npm, from npm).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,12 +14,19 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import aiosmtpd, torn
 fi
 export SQUALL_TEST_PYTHON="$PWD/$venv/bin/python"
 
-if ! command -v redis-server >/dev/null 2>&1; then
+# Debian packages: redis-server for the queue tests, chromium and its driver for the
+# browser test of the example site.
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        echo "tests/run.sh: installing redis-server" >&2
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+        echo "tests/run.sh: installing ${missing[*]}" >&2
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
     else
-        echo "tests/run.sh: redis-server is missing; install it (apt-get install redis-server)" >&2
+        echo "tests/run.sh: missing ${missing[*]}; install them (apt-get install ${missing[*]})" >&2
         exit 1
     fi
 fi

@@ -30,3 +30,15 @@ pub fn numbered_email(i: usize) -> squall::mail::Email {
         .build()
         .unwrap()
 }
+
+/// Polls `done` until it holds; fails the test, naming `what`, after a minute.
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}

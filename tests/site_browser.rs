@@ -1,0 +1,241 @@
+//! The example site in production mode, judged by a real browser: headless Chromium
+//! (Debian's `chromium` and `chromium-driver`, which tests/run.sh installs) driven over
+//! WebDriver. No request fails and nothing is logged as an error; the combined CSS is
+//! applied, the combined JS ran, the image and the font behind the rewritten `url()`s
+//! loaded, and the SRI attributes were accepted. A screenshot is saved to
+//! `target/site-screenshot.png`.
+#![cfg(all(feature = "mail", feature = "minijinja", feature = "cli"))]
+
+#[path = "../examples/site/app.rs"]
+#[allow(dead_code)]
+mod app;
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::wd::WebDriverCompatibleCommand;
+use serde_json::{Value, json};
+use squall::assets::Mode;
+
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start_chromedriver() -> (Driver, u16) {
+    let port = free_port();
+    let child = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver is missing: run tests/run.sh, which installs chromium-driver");
+    let driver = Driver(child);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "chromedriver did not listen on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (driver, port)
+}
+
+/// chromedriver's `POST /session/{id}/se/log`: the browser console since the last call.
+#[derive(Debug)]
+struct BrowserLog;
+
+impl WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/se/log",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (
+            http::Method::POST,
+            Some(json!({"type": "browser"}).to_string()),
+        )
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_site_works_in_a_real_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("combined");
+    let router = app::router(app::SiteConfig {
+        root: PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+        mail_url: format!("spool://{}", dir.path().join("spool").display()),
+        assets_mode: Mode::Production,
+        output_dir: output.clone(),
+        cdn_prefix: None,
+    })
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let site = format!("http://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let (_driver, port) = start_chromedriver();
+    let profile = tempfile::tempdir().unwrap();
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": "/usr/bin/chromium",
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--window-size=1000,800",
+                format!("--user-data-dir={}", profile.path().display()),
+            ],
+        }),
+    );
+    caps.insert("goog:loggingPrefs".into(), json!({"browser": "ALL"}));
+    let browser =
+        fantoccini::ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .expect("a Chromium session");
+
+    browser.goto(&site).await.unwrap();
+    // Wait for every font to settle, then gather what the page did.
+    let facts: Value = browser
+        .execute_async(
+            r#"
+            const done = arguments[arguments.length - 1];
+            document.fonts.ready.then(() => {
+              const face = [...document.fonts].find(f => f.family.replace(/"/g, "") === "Squall Sans");
+              const h1 = document.querySelector("h1");
+              const logo = document.querySelector(".masthead .logo");
+              const status = document.getElementById("js-status");
+              done({
+                h1Color: getComputedStyle(h1).color,
+                htmlFont: getComputedStyle(document.documentElement).fontFamily,
+                fontStatus: face ? face.status : "missing",
+                fontCheck: document.fonts.check('16px "Squall Sans"'),
+                logoBackground: getComputedStyle(logo).backgroundImage,
+                jsState: status.getAttribute("data-state"),
+                jsText: status.textContent,
+                integrity: [...document.querySelectorAll("link[rel=stylesheet], script[src]")]
+                  .map(e => e.getAttribute("integrity")),
+                resources: performance.getEntriesByType("resource")
+                  .map(e => ({ name: e.name, status: e.responseStatus, type: e.initiatorType })),
+                navigation: performance.getEntriesByType("navigation")[0].responseStatus,
+              });
+            });
+            "#,
+            vec![],
+        )
+        .await
+        .unwrap();
+    eprintln!("{facts:#}");
+
+    // The page itself and every resource it loaded answered 2xx.
+    assert_eq!(facts["navigation"], 200);
+    let resources = facts["resources"].as_array().unwrap();
+    for r in resources {
+        let status = r["status"].as_u64().unwrap();
+        assert!((200..300).contains(&status), "a request failed: {r}");
+    }
+    let loaded = |suffix: &str| {
+        resources.iter().any(|r| {
+            r["name"].as_str().unwrap().contains("/static/combined/")
+                && r["name"].as_str().unwrap().ends_with(suffix)
+        })
+    };
+    assert!(
+        loaded(".css") && loaded(".js"),
+        "one combined CSS and JS: {resources:?}"
+    );
+    assert!(
+        loaded(".svg"),
+        "the image behind the rewritten url() loaded: {resources:?}"
+    );
+    assert!(
+        loaded(".woff2"),
+        "the font behind the rewritten url() loaded: {resources:?}"
+    );
+    assert_eq!(resources.len(), 4, "{resources:?}");
+
+    // The CSS bundle is applied, its font is in use, and the JS bundle ran.
+    assert_eq!(facts["h1Color"], "rgb(33, 102, 172)");
+    assert!(facts["htmlFont"].as_str().unwrap().contains("Squall Sans"));
+    assert_eq!(facts["fontStatus"], "loaded");
+    assert_eq!(facts["fontCheck"], true);
+    assert!(
+        facts["logoBackground"]
+            .as_str()
+            .unwrap()
+            .contains("/static/combined/squall.")
+    );
+    assert_eq!(facts["jsState"], "ran");
+    assert!(
+        facts["jsText"]
+            .as_str()
+            .unwrap()
+            .starts_with("JavaScript ran")
+    );
+    // SRI: every bundle tag carries an integrity value, and the browser applied them.
+    let integrity = facts["integrity"].as_array().unwrap();
+    assert_eq!(integrity.len(), 2);
+    assert!(
+        integrity
+            .iter()
+            .all(|v| v.as_str().is_some_and(|s| s.starts_with("sha384-")))
+    );
+
+    // Nothing in the console at warning level or above (an SRI mismatch, a 404, a script
+    // error would all be there).
+    let log = browser.issue_cmd(BrowserLog).await.unwrap();
+    let bad: Vec<&Value> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|entry| matches!(entry["level"].as_str(), Some("SEVERE" | "WARNING")))
+        .collect();
+    assert!(bad.is_empty(), "console errors: {bad:#?}");
+
+    // Typing in the form runs the bundle's handler too.
+    let message = browser
+        .find(fantoccini::Locator::Css("textarea[name=message]"))
+        .await
+        .unwrap();
+    message.send_keys("hello").await.unwrap();
+    let text = browser
+        .find(fantoccini::Locator::Id("js-status"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(text, "JavaScript ran (5 characters typed)");
+
+    let png = browser.screenshot().await.unwrap();
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 10_000);
+    let shot = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/site-screenshot.png");
+    std::fs::write(&shot, &png).unwrap();
+    eprintln!("screenshot: {}", shot.display());
+    browser.close().await.unwrap();
+}

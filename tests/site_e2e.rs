@@ -1,0 +1,207 @@
+//! The example site end to end, driven by squall's own test client in-process: log in,
+//! send the contact form, find the message in the spool, send it with the real
+//! `spool-drain` into aiosmtpd; in production mode, the page links one hashed CSS and one
+//! hashed JS bundle whose bytes hash to their names and are cached forever.
+#![cfg(all(
+    feature = "mail",
+    feature = "minijinja",
+    feature = "testing",
+    feature = "cli"
+))]
+
+#[path = "../examples/site/app.rs"]
+#[allow(dead_code)]
+mod app;
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use base64::Engine;
+use sha2::{Digest, Sha256, Sha384};
+use squall::assets::Mode;
+use squall::mail::{Queue, Spool};
+use squall::testing::TestClient;
+use support::aiosmtpd::{Aiosmtpd, Mode as SmtpMode, Options};
+
+fn config(mode: Mode, spool: &Path, output: &Path) -> app::SiteConfig {
+    app::SiteConfig {
+        root: PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+        mail_url: format!("spool://{}", spool.display()),
+        assets_mode: mode,
+        output_dir: output.to_path_buf(),
+        cdn_prefix: None,
+    }
+}
+
+#[tokio::test]
+async fn login_contact_spool_and_drain() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool_dir = dir.path().join("spool");
+    let router = app::router(config(
+        Mode::Debug,
+        &spool_dir,
+        &dir.path().join("combined"),
+    ))
+    .unwrap();
+    let client = TestClient::new(router);
+
+    // The login flow of the tornado-utils posts.
+    let page = client.get("/").await;
+    page.assert_status(200).assert_contains("stranger");
+    page.assert_contains(r#"<link rel="stylesheet" href="/static/css/base.css?v="#);
+    let r = client
+        .post("/login/")
+        .form(&[("username", "peterbe"), ("password", "secret")])
+        .await;
+    r.assert_status(302).assert_redirect_to("/");
+    client
+        .get("/")
+        .await
+        .assert_contains("hi peterbe")
+        .assert_not_contains("stranger");
+    client
+        .post("/login/")
+        .form(&[("username", "peterbe"), ("password", "wrong")])
+        .await
+        .assert_status(403);
+
+    // Without the XSRF token the form is refused, and nothing is queued.
+    client
+        .post("/contact/")
+        .without_xsrf()
+        .form(&[("email", "reader@example.com"), ("message", "no token")])
+        .await
+        .assert_status(403);
+    let spool = Spool::open(&spool_dir).unwrap();
+    assert_eq!(spool.status().await.unwrap().queued, 0);
+
+    // With it (the client hands the _xsrf cookie back), the message is queued at once.
+    let r = client
+        .post("/contact/")
+        .form(&[
+            ("email", "reader@example.com"),
+            ("message", "Hello from the end-to-end test"),
+        ])
+        .await;
+    r.assert_status(303).assert_redirect_to("/?sent=1");
+    client.get("/?sent=1").await.assert_contains("on its way");
+    let queued = spool.peek(10).await.unwrap();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].recipients, ["owner@example.com"]);
+
+    // A bad reply-to address is a clear error on the page, not a panic.
+    client
+        .post("/contact/")
+        .form(&[("email", "not an address"), ("message", "x")])
+        .await
+        .assert_status(422)
+        .assert_contains("not a valid email address");
+
+    // The real spool-drain sends it to a real SMTP server.
+    let server = Aiosmtpd::start(SmtpMode::Plain, Options::default());
+    let out = Command::new(env!("CARGO_BIN_EXE_spool-drain"))
+        .args([
+            "--queue",
+            &format!("spool://{}", spool_dir.display()),
+            "--via",
+            &format!("smtp://127.0.0.1:{}", server.port),
+        ])
+        .env_remove("SQUALL_FAILPOINT")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let received = server.received();
+    assert_eq!(received.len(), 1);
+    assert_eq!(
+        received[0]["rcpt_tos"],
+        serde_json::json!(["owner@example.com"])
+    );
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(received[0]["raw"].as_str().unwrap())
+        .unwrap();
+    let raw = String::from_utf8_lossy(&raw);
+    assert!(raw.contains("Hello from the end-to-end test"), "{raw}");
+    assert!(raw.contains("Reply-To: reader@example.com"), "{raw}");
+    assert_eq!(spool.status().await.unwrap().queued, 0);
+
+    // Logging out clears the session.
+    client
+        .post("/logout/")
+        .form(&[("bye", "1")])
+        .await
+        .assert_status(302);
+    client.get("/").await.assert_contains("stranger");
+}
+
+/// The one `<prefix>...<suffix>` URL in `html`.
+fn only_url(html: &str, prefix: &str, suffix: &str) -> String {
+    let found: Vec<&str> = html
+        .match_indices(prefix)
+        .filter_map(|(i, _)| {
+            let rest = &html[i..];
+            rest.find('"').map(|end| &rest[..end])
+        })
+        .filter(|url| url.ends_with(suffix))
+        .collect();
+    assert_eq!(found.len(), 1, "expected one {prefix}*{suffix} in:\n{html}");
+    found[0].to_owned()
+}
+
+#[tokio::test]
+async fn production_links_one_hashed_css_and_js_cached_forever() {
+    let dir = tempfile::tempdir().unwrap();
+    // Outside static/, the output directory is addressed by its last component.
+    let output = dir.path().join("combined");
+    let router = app::router(config(Mode::Production, &dir.path().join("spool"), &output)).unwrap();
+    let client = TestClient::new(router);
+    let page = client.get("/").await;
+    page.assert_status(200);
+    let html = page.text();
+    for url in [
+        only_url(&html, "/static/combined/", ".css"),
+        only_url(&html, "/static/combined/", ".js"),
+    ] {
+        let r = client.get(&url).await;
+        r.assert_status(200)
+            .assert_header("cache-control", "public, max-age=31536000, immutable");
+        let bytes = r.bytes();
+        let name = url.rsplit('/').next().unwrap();
+        let hash = name.split('.').rev().nth(1).unwrap();
+        let digest: String = Sha256::digest(bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(hash, &digest[..16], "{name}: the bytes hash to the name");
+        let sri = format!(
+            "sha384-{}",
+            base64::engine::general_purpose::STANDARD.encode(Sha384::digest(bytes))
+        );
+        assert!(
+            html.contains(&format!(r#"integrity="{sri}""#)),
+            "SRI of {name} in the page"
+        );
+
+        // Precompressed bodies for clients that take them. The first build writes the
+        // .br sibling on a background thread: wait for the file, then ask for it.
+        let sibling = output.join(format!("{name}.br"));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !sibling.exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} never appeared",
+                sibling.display()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let r = client.get(&url).header("accept-encoding", "br").await;
+        r.assert_status(200).assert_header("content-encoding", "br");
+    }
+    // Debug-mode per-file tags are gone.
+    page.assert_not_contains("/static/css/base.css");
+}
