@@ -25,7 +25,7 @@ const EXIT_TEMPFAIL: u8 = 75;
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Cli {
-    /// The queue: spool:///var/spool/app or spool:relative/dir
+    /// The queue: spool:///var/spool/app, spool:relative/dir or redis://host:6379/0?queue=app
     #[arg(long, env = "SQUALL_QUEUE_URL", global = true)]
     queue: Option<String>,
     /// Where to send: smtp://user:pass@host:587?tls=required, smtps://host:465, console://
@@ -46,6 +46,10 @@ struct Cli {
     /// Age after which a failing message goes to the dead-letter place: 90s, 30m, 12h, 2d.
     #[arg(long, value_name = "DUR", default_value = "2d", value_parser = parse_duration)]
     max_age: Duration,
+    /// Redis queues: how long a claim may go unrenewed before another drainer takes it
+    /// over (a drainer renews its claims while it lives). Same as the URL's `lease=`.
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    lease: Option<u64>,
     /// Exit at once (status 0) when another run holds this queue's lock: for cron.
     #[arg(long)]
     single: bool,
@@ -85,6 +89,17 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(n * seconds))
 }
 
+/// Passes `--lease` to a Redis queue as its URL's `lease=` (the last one wins).
+fn with_lease(url: &str, lease: Option<u64>) -> String {
+    match lease {
+        Some(secs) if url.starts_with("redis:") => {
+            let sep = if url.contains('?') { '&' } else { '?' };
+            format!("{url}{sep}lease={secs}")
+        }
+        _ => url.to_owned(),
+    }
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -119,6 +134,7 @@ async fn run(cli: Cli) -> u8 {
             "--queue (or SQUALL_QUEUE_URL) is required, e.g. --queue spool:///var/spool/app",
         );
     };
+    let queue_url = &with_lease(queue_url, cli.lease);
     let queue = match queue_from_url(queue_url) {
         Ok(q) => q,
         Err(e) => return usage(format_args!("--queue: {e}")),

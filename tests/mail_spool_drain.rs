@@ -7,21 +7,14 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 
 use squall::mail::{Email, Mailer, Queue, QueuedMessage, Spool, spool};
 use support::aiosmtpd::{Aiosmtpd, Mode, Options};
+use support::cli::{kill9, run, spool_drain, wait_for_failpoint};
 use support::numbered_email as email;
 use support::scripted_smtp::{Act, Peer, Script};
 use support::wait_until;
-
-fn spool_drain() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_spool-drain"));
-    cmd.env_remove("SQUALL_QUEUE_URL")
-        .env_remove("SQUALL_MAIL_URL")
-        .env_remove("SQUALL_FAILPOINT");
-    cmd
-}
 
 fn queue_url(dir: &Path) -> String {
     format!("spool://{}", dir.display())
@@ -37,36 +30,6 @@ fn fill(dir: &Path, n: usize) -> BTreeSet<String> {
     let batch: Vec<Email> = (0..n).map(email).collect();
     runtime().block_on(spool.send_messages(&batch)).unwrap();
     batch.into_iter().map(|e| e.message_id).collect()
-}
-
-/// Waits until the child's stderr says it reached the failpoint.
-fn wait_for_failpoint(child: &mut Child, name: &str) {
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let marker = format!("failpoint {name} reached");
-    loop {
-        match lines.next() {
-            Some(Ok(line)) if line.contains(&marker) => return,
-            Some(Ok(_)) => {}
-            _ => panic!("spool-drain ended before failpoint {name}"),
-        }
-    }
-}
-
-fn kill9(child: &mut Child) {
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-}
-
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap();
-    eprintln!(
-        "spool-drain exited {:?}\nstdout: {}\nstderr: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
 }
 
 fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {

@@ -3,14 +3,21 @@
 //! the production paths and servers swapped for a temporary spool, a temporary output
 //! directory and a real SMTP server (aiosmtpd). The two newcomer commands are the ones
 //! `.ci/run` runs from a clean clone.
-#![cfg(all(feature = "mail", feature = "minijinja", feature = "cli"))]
+#![cfg(all(
+    feature = "mail",
+    feature = "minijinja",
+    feature = "cli",
+    feature = "redis"
+))]
 
+#[path = "support/redis.rs"]
+mod redis_support;
 mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use squall::mail::{Mailer, Queue, Spool};
+use squall::mail::{Queue, Spool, from_url};
 use support::aiosmtpd::{Aiosmtpd, Mode, Options};
 use support::wait_until;
 
@@ -56,6 +63,7 @@ struct Sandbox {
     spool: PathBuf,
     out: PathBuf,
     smtp: Aiosmtpd,
+    redis: redis_support::RedisServer,
 }
 
 impl Sandbox {
@@ -63,6 +71,8 @@ impl Sandbox {
     fn swap(&self, word: &str) -> String {
         if word.starts_with("spool:///var/spool/app") {
             format!("spool://{}", self.spool.display())
+        } else if word.starts_with("redis://") {
+            self.redis.url("app", "")
         } else if word.starts_with("smtp://") {
             format!("smtp://127.0.0.1:{}", self.smtp.port)
         } else if word == "static/combined" {
@@ -72,10 +82,11 @@ impl Sandbox {
         }
     }
 
-    fn enqueue(&self) {
-        let spool = Spool::open(&self.spool).unwrap();
+    /// Puts one message in the queue that `queue_url` names.
+    fn enqueue(&self, queue_url: &str) {
+        let mailer = from_url(queue_url).unwrap();
         let rt = tokio::runtime::Runtime::new().unwrap();
-        rt.block_on(spool.send(&support::numbered_email(1)))
+        rt.block_on(mailer.send(&support::numbered_email(1)))
             .unwrap();
     }
 }
@@ -99,6 +110,7 @@ fn every_readme_command_runs() {
         spool: dir.path().join("spool"),
         out: dir.path().join("combined"),
         smtp: Aiosmtpd::start(Mode::Plain, Options::default()),
+        redis: redis_support::RedisServer::start(),
         _dir: dir,
     };
     let mut checked = 0;
@@ -143,7 +155,8 @@ fn every_readme_command_runs() {
                     .iter()
                     .any(|a| ["status", "retry-failed", "--dry-run"].contains(&a.as_str()));
             if drains {
-                sandbox.enqueue();
+                let queue = args.iter().skip_while(|a| *a != "--queue").nth(1).unwrap();
+                sandbox.enqueue(queue);
             }
             if args.iter().any(|a| a == "--watch") {
                 let child = cmd.stdout(Stdio::piped()).spawn().unwrap();
@@ -180,7 +193,7 @@ fn every_readme_command_runs() {
             checked += 1;
         }
     }
-    assert!(checked >= 9, "only {checked} commands found in the README");
+    assert!(checked >= 11, "only {checked} commands found in the README");
     // What static-bundle wrote is a real build with a manifest.
     assert!(sandbox.out.join("manifest.json").is_file());
     let spool = Spool::open(&sandbox.spool).unwrap();

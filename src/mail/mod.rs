@@ -7,6 +7,8 @@
 //! |-----|---------|
 //! | `smtp://user:pass@host:587?tls=required` | [`SmtpMailer`], STARTTLS required (`tls=opportunistic`: if offered; none: plain) |
 //! | `smtps://user:pass@host:465` | [`SmtpMailer`], implicit TLS |
+//! | `spool:///var/spool/app`, `spool:relative/dir` | [`Spool`]: the disk spool that `spool-drain` sends from |
+//! | `redis://host:6379/0?queue=app` | `RedisQueue` (feature `redis`): the queue for many web servers and drainers |
 //! | `console://` | [`ConsoleMailer`]: prints each message to stdout |
 //! | `memory://` | [`MemoryMailer`]: keeps an outbox in memory, for tests |
 //!
@@ -26,6 +28,8 @@ pub mod drain;
 mod email;
 mod memory;
 pub mod queue;
+#[cfg(feature = "redis")]
+pub mod redis;
 pub mod smtp;
 pub mod spool;
 
@@ -38,6 +42,8 @@ pub use memory::MemoryMailer;
 pub use queue::{
     Claimed, Queue, QueueError, QueueStatus, QueuedMessage, RetryPolicy, SingleRunGuard,
 };
+#[cfg(feature = "redis")]
+pub use redis::RedisQueue;
 pub use smtp::{ErrorClass, SmtpConfig, SmtpError, SmtpMailer, Tls};
 pub use spool::Spool;
 
@@ -207,22 +213,27 @@ pub async fn send_mail(
 /// URL (password masked) and lists what is expected.
 pub fn from_url(url: &str) -> Result<Box<dyn Mailer>, Error> {
     let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or("");
-    let not_built = |what: &str| Error::Url {
-        url: smtp::mask_password(url),
-        reason: format!(
-            "{what} is not built yet; use smtp://, smtps://, spool:, console:// or memory://"
-        ),
-    };
     match scheme {
         "smtp" | "smtps" => Ok(Box::new(SmtpMailer::new(SmtpConfig::from_url(url)?)?)),
         "console" => Ok(Box::new(ConsoleMailer::stdout())),
         "memory" => Ok(Box::new(MemoryMailer::new())),
         "spool" => Ok(Box::new(Spool::from_url(url)?)),
-        "redis" => Err(not_built("the Redis queue backend (redis://)")),
+        #[cfg(feature = "redis")]
+        "redis" => Ok(Box::new(RedisQueue::from_url(url)?)),
+        #[cfg(not(feature = "redis"))]
+        "redis" => Err(redis_not_built(url)),
         _ => Err(Error::Url {
             url: smtp::mask_password(url),
             reason: "unknown scheme; expected smtp://, smtps://, console://, memory://, spool:// or redis://".into(),
         }),
+    }
+}
+
+#[cfg(not(feature = "redis"))]
+fn redis_not_built(url: &str) -> Error {
+    Error::Url {
+        url: smtp::mask_password(url),
+        reason: "the Redis queue (redis://) is not built in; build squall with the `redis` feature, or use spool:".into(),
     }
 }
 
@@ -244,15 +255,15 @@ pub fn transport_from_url(url: &str, connections: usize) -> Result<Box<dyn Trans
 }
 
 /// Opens the queue a URL names: `spool:///var/spool/app` or `spool:relative/dir`
-/// (`?durable=false` to skip fsyncs).
+/// (`?durable=false` to skip fsyncs), or `redis://host:6379/0?queue=app` (feature `redis`).
 pub fn queue_from_url(url: &str) -> Result<Box<dyn Queue>, Error> {
     let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or("");
     match scheme {
         "spool" => Ok(Box::new(Spool::from_url(url)?)),
-        "redis" => Err(Error::Url {
-            url: smtp::mask_password(url),
-            reason: "the Redis queue backend (redis://) is not built yet; use spool:".into(),
-        }),
+        #[cfg(feature = "redis")]
+        "redis" => Ok(Box::new(RedisQueue::from_url(url)?)),
+        #[cfg(not(feature = "redis"))]
+        "redis" => Err(redis_not_built(url)),
         _ => Err(Error::Url {
             url: smtp::mask_password(url),
             reason: "not a queue; expected spool:///absolute/dir or spool:relative/dir".into(),

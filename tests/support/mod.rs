@@ -17,6 +17,8 @@ pub fn python() -> PathBuf {
 }
 
 pub mod aiosmtpd;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod scripted_smtp;
 
 /// Message `i` of a numbered test batch: to `user<i>@example.com`, subject `message <i>`.
@@ -31,12 +33,12 @@ pub fn numbered_email(i: usize) -> squall::mail::Email {
         .unwrap()
 }
 
-/// Polls `done` until it holds; fails the test, naming `what`, after a minute.
+/// Polls `done` until it holds; fails the test, naming `what`, after two minutes.
 pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let start = std::time::Instant::now();
     while !done() {
         assert!(
-            start.elapsed() < std::time::Duration::from_secs(60),
+            start.elapsed() < std::time::Duration::from_secs(120),
             "timed out waiting for {what}"
         );
         std::thread::sleep(std::time::Duration::from_millis(10));

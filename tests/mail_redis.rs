@@ -1,0 +1,495 @@
+//! The Redis queue as users run it: a private redis-server (or a 3-master cluster) per
+//! test, real `spool-drain` processes killed with SIGKILL, Redis restarted mid-drain,
+//! several drainers at once, all delivering to aiosmtpd.
+#![cfg(all(feature = "redis", feature = "cli"))]
+
+#[path = "support/redis.rs"]
+mod redis_support;
+mod support;
+
+use std::collections::{BTreeSet, HashMap};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use redis_support::{RedisCluster, RedisServer, free_port};
+use squall::mail::{Email, Error, Mailer, Queue, QueueError, QueuedMessage, RedisQueue, from_url};
+use support::aiosmtpd::{Aiosmtpd, Mode, Options};
+use support::cli::{kill9, run, spool_drain, wait_for_failpoint};
+use support::numbered_email as email;
+use support::wait_until;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Runtime::new().unwrap()
+}
+
+/// Enqueues `n` numbered messages (pipelined) and returns their Message-IDs.
+fn fill(url: &str, n: usize) -> BTreeSet<String> {
+    let queue = RedisQueue::from_url(url).unwrap();
+    let rt = runtime();
+    let mut ids = BTreeSet::new();
+    for chunk in (0..n).collect::<Vec<_>>().chunks(500) {
+        let batch: Vec<Email> = chunk.iter().map(|i| email(*i)).collect();
+        let report = rt.block_on(queue.send_messages(&batch)).unwrap();
+        assert_eq!(report.delivered(), batch.len());
+        ids.extend(batch.into_iter().map(|e| e.message_id));
+    }
+    ids
+}
+
+fn counts(ids: impl IntoIterator<Item = String>) -> HashMap<String, usize> {
+    let mut count = HashMap::new();
+    for id in ids {
+        *count.entry(id).or_default() += 1;
+    }
+    count
+}
+
+fn status(url: &str) -> (u64, u64, u64, u64) {
+    let queue = RedisQueue::from_url(url).unwrap();
+    let s = runtime().block_on(queue.status()).unwrap();
+    (s.queued, s.in_flight, s.deferred, s.failed)
+}
+
+#[test]
+fn a_killed_drainer_is_taken_over_after_the_lease() {
+    let redis = RedisServer::start();
+    let url = redis.url("app", "");
+    let all = fill(&url, 300);
+    let smtp = Aiosmtpd::start(Mode::Plain, Options::default());
+    let via = format!("smtp://127.0.0.1:{}", smtp.port);
+
+    // Killed after claiming a batch: nothing sent, the batch is pending under a dead
+    // consumer.
+    let mut child = spool_drain()
+        .args(["--queue", &url, "--via", &via, "--lease", "1"])
+        .env("SQUALL_FAILPOINT", "after-claim")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_failpoint(&mut child, "after-claim");
+    kill9(&mut child);
+    assert!(smtp.message_ids().is_empty());
+    let (_, in_flight, _, _) = status(&url);
+    assert!(in_flight > 0, "the dead drainer holds claims");
+
+    // Killed after the server's 250 for a batch, before the acks.
+    let mut child = spool_drain()
+        .args(["--queue", &url, "--via", &via, "--lease", "1"])
+        .env("SQUALL_FAILPOINT", "after-send")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_failpoint(&mut child, "after-send");
+    kill9(&mut child);
+    let sent_before_kill: BTreeSet<String> = smtp.message_ids().into_iter().collect();
+    assert!(!sent_before_kill.is_empty());
+
+    // Another drainer, once the lease ran out, takes both batches over.
+    std::thread::sleep(Duration::from_millis(1500));
+    let out = run(spool_drain().args(["--queue", &url, "--via", &via, "--lease", "1"]));
+    assert_eq!(out.status.code(), Some(0));
+    let count = counts(smtp.message_ids());
+    assert_eq!(count.len(), all.len(), "0 lost, none made up");
+    for id in &all {
+        let expected = 1 + usize::from(sent_before_kill.contains(id));
+        assert_eq!(count.get(id).copied(), Some(expected), "{id}");
+    }
+    assert_eq!(status(&url), (0, 0, 0, 0));
+}
+
+#[test]
+fn redis_restarted_mid_drain_loses_nothing() {
+    let mut redis = RedisServer::start();
+    let url = redis.url("app", "lease=2&timeout=1");
+    let all = fill(&url, 1500);
+    let smtp = Aiosmtpd::start(Mode::Plain, Options::default());
+    let via = format!("smtp://127.0.0.1:{}", smtp.port);
+    let child = spool_drain()
+        .args(["--queue", &url, "--via", &via])
+        .env("SQUALL_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("some mail to be sent", || smtp.message_ids().len() >= 200);
+    redis.kill();
+    std::thread::sleep(Duration::from_millis(1500));
+    redis.restart();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!(
+        "drainer: {:?}\n{}\n{stderr}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the drainer went on after the restart"
+    );
+    assert!(
+        stderr.contains("redis unavailable"),
+        "it noticed the outage"
+    );
+    // A claim whose reply was lost in the crash stays pending: the next run takes it over
+    // after the lease.
+    std::thread::sleep(Duration::from_millis(2500));
+    let out = run(spool_drain().args(["--queue", &url, "--via", &via]));
+    assert_eq!(out.status.code(), Some(0));
+    let count = counts(smtp.message_ids());
+    assert_eq!(count.len(), all.len(), "0 lost, none made up");
+    let duplicates = count.values().filter(|n| **n > 1).count();
+    eprintln!("duplicates after the restart: {duplicates}");
+    assert!(duplicates < 300, "only a batch in flight can be sent twice");
+    assert_eq!(status(&url), (0, 0, 0, 0));
+}
+
+#[test]
+fn three_drainers_5000_messages_each_received_exactly_once() {
+    let redis = RedisServer::start();
+    let url = redis.url("app", "");
+    let all = fill(&url, 5000);
+    let smtp = Aiosmtpd::start(Mode::Plain, Options::default());
+    let via = format!("smtp://127.0.0.1:{}", smtp.port);
+    let children: Vec<Child> = (0..3)
+        .map(|_| {
+            spool_drain()
+                .args(["--queue", &url, "--via", &via, "--json"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut sent = 0;
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        sent += report["sent"].as_u64().unwrap();
+    }
+    assert_eq!(sent, 5000);
+    let count = counts(smtp.message_ids());
+    assert_eq!(count.len(), all.len());
+    assert!(
+        count.values().all(|n| *n == 1),
+        "each received exactly once"
+    );
+    assert_eq!(status(&url), (0, 0, 0, 0));
+}
+
+#[test]
+fn an_undecodable_entry_goes_to_the_dead_letter_stream_and_the_drain_goes_on() {
+    let redis = RedisServer::start();
+    let url = redis.url("app", "");
+    let all = fill(&url, 3);
+    redis.cli(&[
+        "XADD",
+        "{app}:stream",
+        "*",
+        "r",
+        "garbage, not a squall record",
+    ]);
+    redis.cli(&["XADD", "{app}:stream", "*", "other", "field"]);
+    let more = fill(&url, 2);
+    let smtp = Aiosmtpd::start(Mode::Plain, Options::default());
+    let out = run(spool_drain().args([
+        "--queue",
+        &url,
+        "--via",
+        &format!("smtp://127.0.0.1:{}", smtp.port),
+    ]));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "quarantined records make exit 1"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("quarantined 2"));
+    let received: BTreeSet<String> = smtp.message_ids().into_iter().collect();
+    assert_eq!(received, all.union(&more).cloned().collect());
+    let dead = redis.cli(&["XRANGE", "{app}:dead", "-", "+"]);
+    assert!(dead.contains("unreadable record: bad magic"), "{dead}");
+    assert!(dead.contains("no field"), "{dead}");
+    assert!(
+        dead.contains("garbage, not a squall record"),
+        "the raw bytes are kept: {dead}"
+    );
+    assert_eq!(status(&url), (0, 0, 0, 2));
+}
+
+#[test]
+fn status_and_retry_failed_on_redis() {
+    let redis = RedisServer::start_with(&["--appendonly", "no"]);
+    let url = redis.url("app", "");
+    let rt = runtime();
+    let queue = RedisQueue::from_url(&url).unwrap();
+    let refused: Vec<Email> = (0..2)
+        .map(|i| {
+            Email::builder()
+                .from("site@example.com")
+                .to(format!("nobody{i}@example.com"))
+                .subject("refused")
+                .text("x")
+                .build()
+                .unwrap()
+        })
+        .collect();
+    rt.block_on(queue.send_messages(&refused)).unwrap();
+    fill(&url, 1);
+
+    let out = run(spool_drain().args(["status", "--queue", &url]));
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("queued 3 · in flight 0 · deferred 0 · failed 0"),
+        "{text}"
+    );
+    assert!(text.contains("warning:") && text.contains("AOF"), "{text}");
+
+    let smtp = Aiosmtpd::start(
+        Mode::Plain,
+        Options {
+            reject_prefix: Some("nobody"),
+            ..Options::default()
+        },
+    );
+    let via = format!("smtp://127.0.0.1:{}", smtp.port);
+    let out = run(spool_drain().args(["--queue", &url, "--via", &via]));
+    assert_eq!(out.status.code(), Some(1));
+    let out = run(spool_drain().args(["status", "--queue", &url, "--json"]));
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["failed"], 2);
+    assert_eq!(s["queued"], 0);
+    assert!(s["warnings"][0].as_str().unwrap().contains("appendonly no"));
+    let dead = redis.cli(&["XRANGE", "{app}:dead", "-", "+"]);
+    assert!(dead.contains("550"), "the error is kept: {dead}");
+
+    let out = run(spool_drain().args(["retry-failed", "--queue", &url, "--json"]));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "{\"moved\":2}");
+    assert_eq!(status(&url), (2, 0, 0, 0));
+    let peeked = rt.block_on(queue.peek(10)).unwrap();
+    assert_eq!(peeked.len(), 2);
+    assert!(peeked.iter().all(|m| m.attempts == 0));
+    // --dry-run reads (XRANGE) and changes nothing.
+    let out = run(spool_drain().args(["--queue", &url, "--dry-run"]));
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(status(&url), (2, 0, 0, 0));
+}
+
+#[test]
+fn claim_defer_release_and_the_single_lock() {
+    let redis = RedisServer::start();
+    let url = redis.url("q", "lease=1");
+    let rt = runtime();
+    rt.block_on(async {
+        let a = RedisQueue::from_url(&url).unwrap();
+        let b = RedisQueue::from_url(&url).unwrap();
+        let message = QueuedMessage::new(&email(1).render().unwrap());
+        a.enqueue(&message).await.unwrap();
+        let mut q = 0;
+        let mut claims = a.claim(10, &mut q).await.unwrap();
+        assert_eq!(claims.len(), 1);
+        assert_eq!(claims[0].message, message);
+        assert!(b.claim(10, &mut q).await.unwrap().is_empty(), "one owner");
+
+        // Deferred: not due, then due again with its new attempt count.
+        let mut later = message.clone();
+        later.attempts = 1;
+        later.next_attempt_unix_ms = message.next_attempt_unix_ms + 10_000_000;
+        let claim = claims.remove(0);
+        let mut soon = later.clone();
+        soon.next_attempt_unix_ms = squall_now() + 600;
+        a.defer(claim, soon.clone()).await.unwrap();
+        assert_eq!(a.status().await.unwrap().deferred, 1);
+        assert!(b.claim(10, &mut q).await.unwrap().is_empty());
+        tokio::time::sleep(Duration::from_millis(900)).await;
+        let claims = b.claim(10, &mut q).await.unwrap();
+        assert_eq!(claims.len(), 1);
+        assert_eq!(claims[0].message.attempts, 1);
+
+        // Released: due at once, for anyone.
+        b.release(claims.into_iter().next().unwrap()).await.unwrap();
+        let claims = a.claim(10, &mut q).await.unwrap();
+        assert_eq!(claims.len(), 1);
+        // A live drainer keeps its claim past the lease (its heartbeat renews it).
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        assert!(b.claim(10, &mut q).await.unwrap().is_empty(), "renewed");
+        a.ack_all(claims).await.unwrap();
+        assert_eq!(
+            a.status().await.unwrap(),
+            squall::mail::QueueStatus::default()
+        );
+        assert_eq!(q, 0);
+
+        // --single: one holder; freed when the guard drops.
+        let guard = a.try_lock_single().await.unwrap();
+        assert!(guard.is_some());
+        assert!(b.try_lock_single().await.unwrap().is_none());
+        drop(guard);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(b.try_lock_single().await.unwrap().is_some());
+    });
+}
+
+fn squall_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+#[test]
+fn redis_down_at_enqueue_is_a_clear_error_within_the_timeout() {
+    let rt = runtime();
+    let message = email(1);
+    // Nothing listens: refused at once.
+    let port = free_port();
+    let mailer = from_url(&format!("redis://127.0.0.1:{port}/0?queue=app&timeout=1")).unwrap();
+    let started = Instant::now();
+    let err = rt.block_on(mailer.send(&message)).unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    match &err {
+        Error::Queue(QueueError::Redis { server, .. }) => {
+            assert_eq!(server, &format!("127.0.0.1:{port}"))
+        }
+        other => panic!("not a Redis error: {other:?}"),
+    }
+    assert!(err.is_transient());
+    assert!(
+        err.to_string().contains(&format!("redis 127.0.0.1:{port}")),
+        "{err}"
+    );
+
+    // A server that accepts connections and never answers: the timeout, not a hang.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let mailer = from_url(&format!("redis://127.0.0.1:{port}/0?queue=app&timeout=1")).unwrap();
+    let started = Instant::now();
+    let err = rt.block_on(mailer.send(&message)).unwrap_err();
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    assert!(
+        matches!(err, Error::Queue(QueueError::Redis { .. })),
+        "{err:?}"
+    );
+    eprintln!("silent server: {err} after {took:?}");
+}
+
+#[test]
+fn a_three_master_cluster_enqueues_and_drains_without_crossslot() {
+    let cluster = RedisCluster::start();
+    let url = cluster.url("app");
+    let all = fill(&url, 300);
+    let smtp = Aiosmtpd::start(Mode::Plain, Options::default());
+    let via = format!("smtp://127.0.0.1:{}", smtp.port);
+    let out = run(spool_drain().args(["--queue", &url, "--via", &via, "--lease", "5"]));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("CROSSSLOT"));
+    let count = counts(smtp.message_ids());
+    assert_eq!(count.len(), all.len());
+    assert!(count.values().all(|n| *n == 1));
+    let out = run(spool_drain().args(["status", "--queue", &url, "--json"]));
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (s["queued"].as_u64(), s["failed"].as_u64()),
+        (Some(0), Some(0))
+    );
+}
+
+#[test]
+fn an_entry_that_keeps_killing_its_drainers_is_dead_lettered_as_poison() {
+    let redis = RedisServer::start();
+    let url = redis.url("app", "lease=1&max_deliveries=2");
+    let all = fill(&url, 1);
+    let smtp = Aiosmtpd::start(Mode::Plain, Options::default());
+    let via = format!("smtp://127.0.0.1:{}", smtp.port);
+    // Delivered twice (a read, then a takeover), and each drainer died holding it.
+    for _ in 0..2 {
+        let mut child = spool_drain()
+            .args(["--queue", &url, "--via", &via])
+            .env("SQUALL_FAILPOINT", "after-claim")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_for_failpoint(&mut child, "after-claim");
+        kill9(&mut child);
+        std::thread::sleep(Duration::from_millis(1300));
+    }
+    let out = run(spool_drain().args(["--queue", &url, "--via", &via]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("quarantined 1"));
+    assert!(smtp.message_ids().is_empty());
+    let dead = redis.cli(&["XRANGE", "{app}:dead", "-", "+"]);
+    assert!(
+        dead.contains("poison: delivered more than 2 times"),
+        "{dead}"
+    );
+    assert_eq!(status(&url), (0, 0, 0, 1));
+    // retry-failed gives it another chance, with a clean delivery count.
+    let out = run(spool_drain().args(["retry-failed", "--queue", &url]));
+    assert_eq!(out.status.code(), Some(0));
+    let out = run(spool_drain().args(["--queue", &url, "--via", &via]));
+    assert_eq!(out.status.code(), Some(0));
+    let received: BTreeSet<String> = smtp.message_ids().into_iter().collect();
+    assert_eq!(received, all);
+}
+
+#[test]
+fn single_runs_exclude_each_other_and_free_the_lock() {
+    let redis = RedisServer::start();
+    let url = redis.url("app", "");
+    let all = fill(&url, 5);
+    let smtp = Aiosmtpd::start(Mode::Plain, Options::default());
+    let via = format!("smtp://127.0.0.1:{}", smtp.port);
+    let rt = runtime();
+    let holder = RedisQueue::from_url(&url).unwrap();
+    let guard = rt.block_on(holder.try_lock_single()).unwrap();
+    assert!(guard.is_some());
+    let out = run(spool_drain().args(["--queue", &url, "--via", &via, "--single"]));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("another run holds the lock"));
+    assert!(smtp.message_ids().is_empty());
+    drop(guard);
+    assert_eq!(redis.cli(&["EXISTS", "{app}:single"]).trim(), "0");
+    let out = run(spool_drain().args(["--queue", &url, "--via", &via, "--single"]));
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(smtp.message_ids().into_iter().collect::<BTreeSet<_>>(), all);
+    assert_eq!(
+        redis.cli(&["EXISTS", "{app}:single"]).trim(),
+        "0",
+        "the run deleted its lock on the way out"
+    );
+}
+
+#[test]
+fn a_watching_drainer_sends_new_mail_as_it_arrives() {
+    let redis = RedisServer::start();
+    let url = redis.url("app", "");
+    let smtp = Aiosmtpd::start(Mode::Plain, Options::default());
+    let via = format!("smtp://127.0.0.1:{}", smtp.port);
+    let child = spool_drain()
+        .args(["--queue", &url, "--via", &via, "--watch"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    let all = fill(&url, 3);
+    wait_until("the new mail to be sent", || smtp.message_ids().len() == 3);
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("sent 3"));
+    assert_eq!(smtp.message_ids().into_iter().collect::<BTreeSet<_>>(), all);
+}
