@@ -313,18 +313,7 @@ impl Assets {
         if let [file] = files {
             return self.debug_url(file);
         }
-        let report = bundle::build(
-            &self.inner.static_root,
-            &self.inner.config.output_dir,
-            files,
-            &bundle::Options {
-                strict: false,
-                minify: false,
-                precompress: bundle::Precompress::Skip,
-                browsers: self.inner.options.browsers,
-                engine: self.inner.options.js_engine,
-            },
-        )?;
+        let report = self.run_build(files, false, false, bundle::Precompress::Skip)?;
         Ok(format!("{}{}", self.inner.bundle_base, report.file))
     }
 
@@ -332,25 +321,38 @@ impl Assets {
     /// `.gz` and `.br` siblings (unless turned off), whatever the mode and even with a manifest; later
     /// production calls for it are lookups. This is what `static-bundle` runs.
     pub fn build(&self, files: &[&str]) -> Result<BundleReport, Error> {
-        let report = bundle::build(
+        let report = self.run_build(files, true, true, bundle::Precompress::Inline)?;
+        let entry = self.inner.entry_for(&report);
+        self.inner.built.write().insert(files.join("\n"), entry);
+        Ok(report)
+    }
+
+    /// Builds `files` into the output directory with this instance's browser targets and
+    /// JS engine; `precompress` applies only when precompression is on.
+    fn run_build(
+        &self,
+        files: &[&str],
+        strict: bool,
+        minify: bool,
+        precompress: bundle::Precompress,
+    ) -> Result<BundleReport, Error> {
+        let options = &self.inner.options;
+        Ok(bundle::build(
             &self.inner.static_root,
             &self.inner.config.output_dir,
             files,
             &bundle::Options {
-                strict: true,
-                minify: true,
-                precompress: if self.inner.options.precompress {
-                    bundle::Precompress::Inline
+                strict,
+                minify,
+                precompress: if options.precompress {
+                    precompress
                 } else {
                     bundle::Precompress::Skip
                 },
-                browsers: self.inner.options.browsers,
-                engine: self.inner.options.js_engine,
+                browsers: options.browsers,
+                engine: options.js_engine,
             },
-        )?;
-        let entry = self.inner.entry_for(&report);
-        self.inner.built.write().insert(files.join("\n"), entry);
-        Ok(report)
+        )?)
     }
 
     /// A tower service for the output directory (production) or the static directory
@@ -392,22 +394,7 @@ impl Assets {
         if let Some(entry) = self.inner.built.read().get(&key) {
             return Ok(pick(entry));
         }
-        let report = bundle::build(
-            &self.inner.static_root,
-            &self.inner.config.output_dir,
-            files,
-            &bundle::Options {
-                strict: false,
-                minify: true,
-                precompress: if self.inner.options.precompress {
-                    bundle::Precompress::Background
-                } else {
-                    bundle::Precompress::Skip
-                },
-                browsers: self.inner.options.browsers,
-                engine: self.inner.options.js_engine,
-            },
-        )?;
+        let report = self.run_build(files, false, true, bundle::Precompress::Background)?;
         self.inner.builds.fetch_add(1, Ordering::Relaxed);
         tracing::info!(bundle = %Manifest::key(files), file = %report.file, "built an asset bundle");
         let entry = self.inner.entry_for(&report);
