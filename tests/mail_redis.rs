@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use redis_support::{RedisCluster, RedisServer, free_port};
 use squall::mail::{Email, Error, Mailer, Queue, QueueError, QueuedMessage, RedisQueue, from_url};
 use support::aiosmtpd::{Aiosmtpd, Mode, Options};
-use support::cli::{kill9, run, spool_drain, wait_for_failpoint};
+use support::cli::{kill9, run, spool_drain, stop_at};
 use support::numbered_email as email;
 use support::wait_until;
 
@@ -60,29 +60,19 @@ fn a_killed_drainer_is_taken_over_after_the_lease() {
 
     // Killed after claiming a batch: nothing sent, the batch is pending under a dead
     // consumer.
-    let mut child = spool_drain()
-        .args(["--queue", &url, "--via", &via, "--lease", "1"])
-        .env("SQUALL_FAILPOINT", "after-claim")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_failpoint(&mut child, "after-claim");
-    kill9(&mut child);
+    kill9(&mut stop_at(
+        spool_drain().args(["--queue", &url, "--via", &via, "--lease", "1"]),
+        "after-claim",
+    ));
     assert!(smtp.message_ids().is_empty());
     let (_, in_flight, _, _) = status(&url);
     assert!(in_flight > 0, "the dead drainer holds claims");
 
     // Killed after the server's 250 for a batch, before the acks.
-    let mut child = spool_drain()
-        .args(["--queue", &url, "--via", &via, "--lease", "1"])
-        .env("SQUALL_FAILPOINT", "after-send")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_failpoint(&mut child, "after-send");
-    kill9(&mut child);
+    kill9(&mut stop_at(
+        spool_drain().args(["--queue", &url, "--via", &via, "--lease", "1"]),
+        "after-send",
+    ));
     let sent_before_kill: BTreeSet<String> = smtp.message_ids().into_iter().collect();
     assert!(!sent_before_kill.is_empty());
 
@@ -411,15 +401,10 @@ fn an_entry_that_keeps_killing_its_drainers_is_dead_lettered_as_poison() {
     let via = format!("smtp://127.0.0.1:{}", smtp.port);
     // Delivered twice (a read, then a takeover), and each drainer died holding it.
     for _ in 0..2 {
-        let mut child = spool_drain()
-            .args(["--queue", &url, "--via", &via])
-            .env("SQUALL_FAILPOINT", "after-claim")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        wait_for_failpoint(&mut child, "after-claim");
-        kill9(&mut child);
+        kill9(&mut stop_at(
+            spool_drain().args(["--queue", &url, "--via", &via]),
+            "after-claim",
+        ));
         std::thread::sleep(Duration::from_millis(1300));
     }
     let out = run(spool_drain().args(["--queue", &url, "--via", &via]));

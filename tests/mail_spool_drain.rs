@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 
 use squall::mail::{Email, Mailer, Queue, QueuedMessage, Spool, spool};
 use support::aiosmtpd::{Aiosmtpd, Mode, Options};
-use support::cli::{kill9, run, spool_drain, wait_for_failpoint};
+use support::cli::{kill9, run, spool_drain, stop_at};
 use support::numbered_email as email;
 use support::scripted_smtp::{Act, Peer, Script};
 use support::wait_until;
@@ -66,16 +66,11 @@ fn killed_drainers_lose_nothing_and_duplicate_only_after_the_servers_250() {
     for round in 0..54 {
         let before = accepting.message_ids();
         let mut cmd = spool_drain();
-        cmd.args(["--queue", &queue_url(dir.path()), "--max", "1"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+        cmd.args(["--queue", &queue_url(dir.path()), "--max", "1"]);
         match round % 3 {
             0 => {
-                cmd.args(["--via", &format!("smtp://127.0.0.1:{}", accepting.port)])
-                    .env("SQUALL_FAILPOINT", "after-claim");
-                let mut child = cmd.spawn().unwrap();
-                wait_for_failpoint(&mut child, "after-claim");
-                kill9(&mut child);
+                cmd.args(["--via", &format!("smtp://127.0.0.1:{}", accepting.port)]);
+                kill9(&mut stop_at(&mut cmd, "after-claim"));
             }
             1 => {
                 let started = |p: &Peer| {
@@ -89,16 +84,13 @@ fn killed_drainers_lose_nothing_and_duplicate_only_after_the_servers_250() {
                     "--via",
                     &format!("smtp://127.0.0.1:{}?timeout=120", stalling.port),
                 ]);
-                let mut child = cmd.spawn().unwrap();
+                let mut child = cmd.stdout(Stdio::null()).spawn().unwrap();
                 wait_until("the content to start", || started(&stalling) > seen);
                 kill9(&mut child);
             }
             _ => {
-                cmd.args(["--via", &format!("smtp://127.0.0.1:{}", accepting.port)])
-                    .env("SQUALL_FAILPOINT", "after-send");
-                let mut child = cmd.spawn().unwrap();
-                wait_for_failpoint(&mut child, "after-send");
-                kill9(&mut child);
+                cmd.args(["--via", &format!("smtp://127.0.0.1:{}", accepting.port)]);
+                kill9(&mut stop_at(&mut cmd, "after-send"));
                 let after = accepting.message_ids();
                 assert_eq!(
                     after.len(),
@@ -298,14 +290,10 @@ fn single_runs_exclude_each_other_and_a_killed_one_leaves_no_stale_lock() {
     let via = format!("smtp://127.0.0.1:{}", server.port);
     let url = queue_url(dir.path());
 
-    let mut holder = spool_drain()
-        .args(["--queue", &url, "--via", &via, "--single", "--max", "1"])
-        .env("SQUALL_FAILPOINT", "after-claim")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for_failpoint(&mut holder, "after-claim");
+    let mut holder = stop_at(
+        spool_drain().args(["--queue", &url, "--via", &via, "--single", "--max", "1"]),
+        "after-claim",
+    );
 
     let out = run(spool_drain().args(["--queue", &url, "--via", &via, "--single"]));
     assert_eq!(out.status.code(), Some(0));

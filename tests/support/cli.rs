@@ -1,7 +1,7 @@
 //! Running `spool-drain` as users do, and killing it at a failpoint.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 /// `spool-drain`, with none of the environment that would change what it does.
 pub fn spool_drain() -> Command {
@@ -24,14 +24,21 @@ pub fn run(cmd: &mut Command) -> Output {
     out
 }
 
-/// Waits until the child's stderr says it reached the failpoint.
-pub fn wait_for_failpoint(child: &mut Child, name: &str) {
+/// Starts `cmd` with `SQUALL_FAILPOINT=name` and returns once the child says, on stderr,
+/// that it has stopped there (ready for `kill9`).
+pub fn stop_at(cmd: &mut Command, name: &str) -> Child {
+    let mut child = cmd
+        .env("SQUALL_FAILPOINT", name)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let stderr = child.stderr.take().unwrap();
     let mut lines = BufReader::new(stderr).lines();
     let marker = format!("failpoint {name} reached");
     loop {
         match lines.next() {
-            Some(Ok(line)) if line.contains(&marker) => return,
+            Some(Ok(line)) if line.contains(&marker) => return child,
             Some(Ok(_)) => {}
             _ => panic!("spool-drain ended before failpoint {name}"),
         }
