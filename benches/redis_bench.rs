@@ -8,20 +8,12 @@
 //! `redis_bench fill URL N`      enqueues N messages (pipelined), for drains.
 #![allow(missing_docs)]
 
+mod support;
+
 use std::time::Instant;
 
-use squall::mail::{Email, Queue, QueuedMessage, RedisQueue, spool};
-
-fn message(i: usize) -> Result<QueuedMessage, Box<dyn std::error::Error>> {
-    let body = "The quick brown fox jumps over the lazy dog. ".repeat(40);
-    let email = Email::builder()
-        .from("bench@example.com")
-        .to("sink@example.com")
-        .subject(format!("benchmark message {i}"))
-        .text(body)
-        .build()?;
-    Ok(QueuedMessage::new(&email.render()?))
-}
+use squall::mail::{Queue, QueuedMessage, RedisQueue, spool};
+use support::message;
 
 fn arg<T: std::str::FromStr>(args: &[String], i: usize, usage: &str) -> Result<T, String> {
     args.get(i)

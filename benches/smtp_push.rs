@@ -4,6 +4,8 @@
 //! `cargo bench --bench smtp_push -- --addr 127.0.0.1:2525 --messages 20000 --connections 4`
 #![allow(missing_docs)]
 
+mod support;
+
 use std::time::{Duration, Instant};
 
 use squall::mail::{Email, Mailer, SmtpConfig, SmtpMailer};
@@ -24,35 +26,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (host, port) = addr.rsplit_once(':').ok_or("--addr must be host:port")?;
     let port: u16 = port.parse()?;
 
-    let body: String = "The quick brown fox jumps over the lazy dog. ".repeat(40); // ~1.8 KB
     let batch: Vec<Email> = (0..messages)
-        .map(|i| {
-            Email::builder()
-                .from("bench@example.com")
-                .to("sink@example.com")
-                .subject(format!("benchmark message {i}"))
-                .text(body.clone())
-                .build()
-        })
+        .map(support::email)
         .collect::<Result<_, _>>()?;
     let size = batch[0].render()?.bytes.len();
-    if std::env::var_os("SMTP_PUSH_RENDER_ONLY").is_some() {
-        let t = Instant::now();
-        for e in &batch {
-            e.render()?;
-        }
-        eprintln!("render: {:.2?}", t.elapsed());
-    }
 
-    let runtime = if std::env::var_os("MT").is_some() {
-        tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()?
-    } else {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?
-    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let mailer = SmtpMailer::new(
         SmtpConfig::new(host, port)
             .max_connections(connections)

@@ -6,24 +6,16 @@
 //! `spool_bench fill DIR N`   enqueues N messages of about 2 KB (no fsync), for drains.
 #![allow(missing_docs)]
 
+mod support;
+
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use squall::mail::{Email, Mailer, Queue, QueuedMessage, Spool, spool};
-
-fn message(i: usize) -> Result<QueuedMessage, Box<dyn std::error::Error>> {
-    let body = "The quick brown fox jumps over the lazy dog. ".repeat(40);
-    let email = Email::builder()
-        .from("bench@example.com")
-        .to("sink@example.com")
-        .subject(format!("benchmark message {i}"))
-        .text(body)
-        .build()?;
-    Ok(QueuedMessage::new(&email.render()?))
-}
+use squall::mail::{Mailer, Queue, QueuedMessage, Spool, spool};
+use support::message;
 
 fn p50(mut samples: Vec<Duration>) -> f64 {
     samples.sort();
