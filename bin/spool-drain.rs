@@ -44,7 +44,7 @@ struct Cli {
     #[arg(long, value_name = "N", default_value_t = 12, value_parser = clap::value_parser!(u32).range(1..))]
     max_attempts: u32,
     /// Age after which a failing message goes to the dead-letter place: 90s, 30m, 12h, 2d.
-    #[arg(long, value_name = "DUR", default_value = "2d", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", default_value = "2d", value_parser = squall::parse_duration)]
     max_age: Duration,
     /// Redis queues: how long a claim may go unrenewed before another drainer takes it
     /// over (a drainer renews its claims while it lives). Same as the URL's `lease=`.
@@ -69,24 +69,6 @@ enum Command {
     Status,
     /// Moves every failed message back to the queue, attempts reset.
     RetryFailed,
-}
-
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let (number, unit) = text.split_at(
-        text.find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(text.len()),
-    );
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration such as 90s, 30m, 12h or 2d"))?;
-    let seconds = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return Err(format!("{text:?}: unknown unit {unit:?}; use s, m, h or d")),
-    };
-    Ok(Duration::from_secs(n * seconds))
 }
 
 /// Passes `--lease` to a Redis queue as its URL's `lease=` (the last one wins).

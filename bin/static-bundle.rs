@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use squall::assets::manifest::parse_duration;
 use squall::assets::minijinja::{PrecompileReport, precompile};
 use squall::assets::{Assets, AssetsConfig, Mode};
 
@@ -34,15 +33,11 @@ struct Cli {
     cdn_prefix: Option<String>,
     /// After a successful build, remove files of the output directory that the new
     /// manifest does not reference and that are older than DUR (30m, 12h, 7d).
-    #[arg(long, value_name = "DUR", value_parser = duration)]
+    #[arg(long, value_name = "DUR", value_parser = squall::parse_duration)]
     prune_older_than: Option<std::time::Duration>,
     /// Print the report as one JSON object.
     #[arg(long)]
     json: bool,
-}
-
-fn duration(text: &str) -> Result<std::time::Duration, String> {
-    parse_duration(text).ok_or_else(|| format!("{text:?} is not a duration like 30m, 12h or 7d"))
 }
 
 fn main() -> ExitCode {

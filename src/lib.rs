@@ -37,6 +37,12 @@
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod duration;
+#[cfg(any(feature = "mail", feature = "assets", feature = "testing"))]
+mod sync;
+
+pub use duration::{DurationError, parse_duration};
+
 #[cfg(feature = "mail")]
 pub mod mail;
 

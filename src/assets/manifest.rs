@@ -160,38 +160,9 @@ impl Manifest {
     }
 }
 
-/// Parses a duration such as `30s`, `15m`, `12h`, `7d` or `2w` (a bare number is seconds).
-pub fn parse_duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number.parse().ok()?;
-    let seconds = match unit.trim() {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 604_800,
-        _ => return None,
-    };
-    number.checked_mul(seconds).map(Duration::from_secs)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("7d"), Some(Duration::from_secs(604_800)));
-        assert_eq!(parse_duration("0s"), Some(Duration::ZERO));
-        assert_eq!(parse_duration("90"), Some(Duration::from_secs(90)));
-        assert_eq!(parse_duration("1y"), None);
-        assert_eq!(parse_duration("d"), None);
-        assert_eq!(parse_duration("99999999999999999999d"), None);
-    }
 
     #[test]
     fn bad_json_names_the_place() {

@@ -17,6 +17,7 @@
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(demo()).unwrap();
 //! ```
 
+use crate::sync::lock;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
@@ -46,8 +47,7 @@ impl MemoryMailer {
     }
 
     fn lock(&self) -> MutexGuard<'_, Vec<Email>> {
-        // A panic elsewhere while holding the lock leaves a Vec that is still whole.
-        self.outbox.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.outbox)
     }
 }
 

@@ -43,6 +43,7 @@
 //! # }
 //! ```
 
+use crate::sync::lock;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -612,7 +613,7 @@ impl Inner {
                 self.settings.server
             );
             tracing::warn!("{warning}");
-            let mut w = self.warnings.lock().unwrap_or_else(|e| e.into_inner());
+            let mut w = lock(&self.warnings);
             if !w.contains(&warning) {
                 w.push(warning);
             }
@@ -620,12 +621,12 @@ impl Inner {
     }
 
     fn hold(&self, ids: impl IntoIterator<Item = String>) {
-        let mut set = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        let mut set = lock(&self.in_flight);
         set.extend(ids);
     }
 
     fn drop_hold(&self, id: &str) {
-        let mut set = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        let mut set = lock(&self.in_flight);
         set.remove(id);
     }
 
@@ -641,13 +642,7 @@ impl Inner {
             loop {
                 tokio::time::sleep(every).await;
                 let Some(inner) = weak.upgrade() else { return };
-                let ids: Vec<String> = inner
-                    .in_flight
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .iter()
-                    .cloned()
-                    .collect();
+                let ids: Vec<String> = lock(&inner.in_flight).iter().cloned().collect();
                 for chunk in ids.chunks(500) {
                     let mut cmd = redis::cmd("XCLAIM");
                     cmd.arg(&inner.settings.stream)
@@ -739,7 +734,7 @@ impl Inner {
     /// Moves due deferred messages back to the stream (at most every 200 ms).
     async fn promote(&self, max: usize) -> Result<(), QueueError> {
         {
-            let mut last = self.last_promote.lock().unwrap_or_else(|e| e.into_inner());
+            let mut last = lock(&self.last_promote);
             if last.is_some_and(|t| t.elapsed() < Duration::from_millis(200)) {
                 return Ok(());
             }
@@ -770,17 +765,13 @@ impl Inner {
     ) -> Result<(), QueueError> {
         let every = (self.settings.lease / 2).min(Duration::from_secs(5));
         {
-            let mut last = self.last_takeover.lock().unwrap_or_else(|e| e.into_inner());
+            let mut last = lock(&self.last_takeover);
             if !force && last.is_some_and(|t| t.elapsed() < every) {
                 return Ok(());
             }
             *last = Some(Instant::now());
         }
-        let cursor = self
-            .autoclaim_cursor
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let cursor = lock(&self.autoclaim_cursor).clone();
         let mut cmd = redis::cmd("XAUTOCLAIM");
         cmd.arg(&self.settings.stream)
             .arg(GROUP)
@@ -790,10 +781,7 @@ impl Inner {
             .arg("COUNT")
             .arg(max.max(1));
         let reply: StreamAutoClaimReply = self.cmd("take over (XAUTOCLAIM)", true, &cmd).await?;
-        *self
-            .autoclaim_cursor
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = reply.next_stream_id.clone();
+        *lock(&self.autoclaim_cursor) = reply.next_stream_id.clone();
         if reply.claimed.is_empty() {
             return Ok(());
         }
@@ -1050,11 +1038,7 @@ impl Queue for RedisQueue {
             in_flight,
             deferred,
             failed,
-            warnings: inner
-                .warnings
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone(),
+            warnings: lock(&inner.warnings).clone(),
         })
     }
 

@@ -18,6 +18,7 @@
 //! # }
 //! ```
 
+use crate::sync::lock;
 use std::fmt;
 use std::io;
 use std::pin::Pin;
@@ -525,7 +526,7 @@ fn tls_parameters(config: &SmtpConfig, server: &str) -> Result<TlsParameters, Sm
 
 impl Pool {
     fn lock_idle(&self) -> std::sync::MutexGuard<'_, Vec<Connection>> {
-        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.idle)
     }
 
     /// Runs one step under the step timeout, mapping lettre's error.

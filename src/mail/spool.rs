@@ -33,6 +33,7 @@
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(demo()).unwrap();
 //! ```
 
+use crate::sync::lock;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -415,7 +416,7 @@ impl Inner {
     /// This process's claim directory, made (under a dot name, locked, then renamed into
     /// place) on first use.
     fn drainer_dir(&self) -> Result<PathBuf, QueueError> {
-        let mut slot = self.drainer.lock().unwrap_or_else(|e| e.into_inner());
+        let mut slot = lock(&self.drainer);
         if let Some(d) = &*slot {
             return Ok(d.path.clone());
         }
@@ -448,7 +449,7 @@ impl Inner {
     /// can be taken. Runs at most every few seconds.
     fn recover_dead_drainers(&self, mine: &Path) -> Result<(), QueueError> {
         {
-            let mut last = self.last_recovery.lock().unwrap_or_else(|e| e.into_inner());
+            let mut last = lock(&self.last_recovery);
             if last.is_some_and(|t| t.elapsed() < Duration::from_secs(5)) {
                 return Ok(());
             }

@@ -42,6 +42,7 @@ pub mod jar;
 pub mod response;
 pub mod transport;
 
+use crate::sync::lock;
 use std::collections::hash_map::RandomState;
 use std::future::{Future, IntoFuture};
 use std::hash::{BuildHasher, Hasher};
@@ -396,9 +397,7 @@ impl TestClient {
     }
     /// The cookie jar, locked. Do not hold it across an `.await`.
     pub fn jar(&self) -> MutexGuard<'_, CookieJar> {
-        self.jar
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.jar)
     }
     /// The value of cookie `name` that would be sent to the base URL.
     pub fn cookie(&self, name: &str) -> Option<String> {
@@ -457,7 +456,7 @@ impl TestClient {
     /// the targets last used, as tests request the same few paths over and over.
     fn resolve(&self, target: &str) -> Result<(Arc<Url>, Uri), Error> {
         {
-            let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            let cache = lock(&self.cache);
             if let Some((_, url, uri)) = cache.iter().find(|(t, _, _)| t == target) {
                 return Ok((url.clone(), uri.clone()));
             }
@@ -473,7 +472,7 @@ impl TestClient {
         }
         let uri = self.uri_for(&url)?;
         let url = Arc::new(url);
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let mut cache = lock(&self.cache);
         if cache.len() >= URL_CACHE_SIZE {
             cache.remove(0);
         }

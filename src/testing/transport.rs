@@ -21,6 +21,7 @@
 //! # }
 //! ```
 
+use crate::sync::lock;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
@@ -100,10 +101,7 @@ where
     B::Error: Into<BoxError>,
 {
     fn call(&self, request: Request<Body>) -> ResponseFuture {
-        let service = match self.service.lock() {
-            Ok(s) => s.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        };
+        let service = lock(&self.service).clone();
         Box::pin(async move {
             let response = service
                 .oneshot(request)
