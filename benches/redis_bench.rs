@@ -12,7 +12,7 @@ mod support;
 
 use std::time::Instant;
 
-use squall::mail::{Queue, QueuedMessage, RedisQueue, spool};
+use squall::mail::{Queue, QueuedMessage, RedisQueue};
 use support::message;
 
 fn arg<T: std::str::FromStr>(args: &[String], i: usize, usage: &str) -> Result<T, String> {
@@ -31,7 +31,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build()?;
     let usage = "redis_bench size | enqueue URL N | batch URL N B | raw URL N SIZE | fill URL N";
     match args.first().map(String::as_str) {
-        Some("size") => println!("{}", spool::encode_record(&message(0)?)?.len()),
+        Some("size") => println!("{}", message(0)?.to_record()?.len()),
         Some("enqueue") => {
             let url: String = arg(&args, 1, usage)?;
             let n: usize = arg(&args, 2, usage)?;

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use squall::mail::{
     DrainOptions, DrainReport, Drainer, Email, Mailer, Queue, QueuedMessage, RetryPolicy,
-    SmtpConfig, SmtpMailer, Spool, spool,
+    SmtpConfig, SmtpMailer, Spool,
 };
 use support::aiosmtpd::{Aiosmtpd, Mode, Options};
 use support::numbered_email as email;
@@ -207,7 +207,7 @@ async fn corrupt_records_are_quarantined_with_the_reason_and_the_drain_goes_on()
     let spool = Spool::open(dir.path()).unwrap();
     spool.send(&email(1)).await.unwrap();
     let good = QueuedMessage::new(&email(2).render().unwrap());
-    let record = spool::encode_record(&good).unwrap();
+    let record = good.to_record().unwrap();
 
     let mut cases: BTreeMap<&str, Vec<u8>> = BTreeMap::new();
     cases.insert("truncated", record[..record.len() / 2].to_vec());
@@ -317,7 +317,7 @@ fn spool_messages(dir: &Path) -> Vec<QueuedMessage> {
         .iter()
         .map(|n| {
             let bytes = std::fs::read(dir.join(n)).unwrap();
-            spool::decode_record(&bytes).unwrap()
+            QueuedMessage::from_record(&bytes).unwrap()
         })
         .collect()
 }

@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use squall::mail::{Email, Mailer, Queue, QueuedMessage, Spool, spool};
+use squall::mail::{Email, Mailer, Queue, QueuedMessage, Spool};
 use support::aiosmtpd::{Aiosmtpd, Mode, Options};
 use support::cli::{kill9, run, spool_drain, stop_at};
 use support::numbered_email as email;
@@ -225,7 +225,7 @@ fn a_killed_enqueuer_leaves_no_half_record() {
     let mut ids = BTreeSet::new();
     for entry in std::fs::read_dir(&new).unwrap() {
         let path = entry.unwrap().path();
-        let message = spool::decode_record(&std::fs::read(&path).unwrap())
+        let message = QueuedMessage::from_record(&std::fs::read(&path).unwrap())
             .unwrap_or_else(|e| panic!("half record visible in new/: {}: {e}", path.display()));
         ids.insert(message.id);
     }
@@ -420,8 +420,20 @@ fn bad_usage_exits_2_naming_the_flag() {
         (vec!["--queue", url.as_str(), "--via", "memory://"], "--via"),
         (vec!["--via", "console://"], "--queue"),
         (
-            vec!["--queue", url.as_str(), "--max-age", "3w"],
+            vec!["--queue", url.as_str(), "--max-age", "3y"],
             "unknown unit",
+        ),
+        // Once an unchecked multiply: a panic (exit 101) in debug builds, a wrap in release.
+        (
+            vec![
+                "--queue",
+                url.as_str(),
+                "--via",
+                "console://",
+                "--max-age",
+                "300000000000000d",
+            ],
+            "longer than 100 years",
         ),
     ] {
         let out = run(spool_drain().args(&args));

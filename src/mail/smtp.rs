@@ -18,6 +18,7 @@
 //! # }
 //! ```
 
+use super::url::{count, seconds};
 use crate::sync::lock;
 use std::fmt;
 use std::io;
@@ -273,7 +274,7 @@ impl SmtpConfig {
     /// Default ports: 25 for plain `smtp://`, 587 with `tls=`, 465 for `smtps://`.
     pub fn from_url(url: &str) -> Result<Self, Error> {
         let bad = |reason: String| Error::Url {
-            url: mask_password(url),
+            url: super::url::mask_password(url),
             reason,
         };
         let parsed = ::url::Url::parse(url).map_err(|e| {
@@ -291,27 +292,8 @@ impl SmtpConfig {
         for (key, value) in parsed.query_pairs() {
             match &*key {
                 "tls" => tls_param = Some(value.into_owned()),
-                "timeout" => {
-                    let seconds: f64 =
-                        value
-                            .parse()
-                            .ok()
-                            .filter(|s: &f64| *s > 0.0)
-                            .ok_or_else(|| {
-                                bad(format!(
-                                    "timeout={value} is not a positive number of seconds"
-                                ))
-                            })?;
-                    config.timeout = Duration::from_secs_f64(seconds);
-                }
-                "pool" => {
-                    let n: usize = value.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
-                        bad(format!(
-                            "pool={value} is not a positive number of connections"
-                        ))
-                    })?;
-                    config.max_connections = n;
-                }
+                "timeout" => config.timeout = seconds(&key, &value).map_err(bad)?,
+                "pool" => config.max_connections = count(&key, &value).map_err(bad)?,
                 "ca" => {
                     let pem = std::fs::read(&*value)
                         .map_err(|e| bad(format!("ca={value}: cannot read the file: {e}")))?;
@@ -405,29 +387,6 @@ impl SmtpConfig {
         } else {
             format!("{}:{}", self.host, self.port)
         }
-    }
-}
-
-/// Replaces the password of a URL with `***`, for messages and logs.
-pub(crate) fn mask_password(url: &str) -> String {
-    match ::url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            // Setting a password only fails for URLs that cannot have one, and this one has.
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        Ok(_) => url.to_owned(),
-        // Unparseable: mask anything between "://user:" and "@".
-        Err(_) => match (url.find("://"), url.rfind('@')) {
-            (Some(start), Some(at)) if at > start => {
-                let userinfo = &url[start + 3..at];
-                match userinfo.find(':') {
-                    Some(colon) => format!("{}:***{}", &url[..start + 3 + colon], &url[at..]),
-                    None => url.to_owned(),
-                }
-            }
-            _ => url.to_owned(),
-        },
     }
 }
 

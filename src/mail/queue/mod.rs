@@ -23,6 +23,15 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::RenderedEmail;
+use super::record::RecordError;
+
+#[cfg(feature = "redis")]
+mod redis;
+mod spool;
+
+#[cfg(feature = "redis")]
+pub use redis::RedisQueue;
+pub use spool::Spool;
 
 /// What went wrong with a queue.
 #[derive(Debug, thiserror::Error)]
@@ -122,6 +131,17 @@ impl QueuedMessage {
             message_id: self.message_id.clone(),
             bytes: self.bytes.clone(),
         }
+    }
+
+    /// The message as one queue record, exactly as the spool writes it to a file and
+    /// Redis stores it in a stream entry (see the record format in `DESIGN.md`).
+    pub fn to_record(&self) -> Result<Vec<u8>, QueueError> {
+        crate::mail::record::encode_record(self)
+    }
+
+    /// Reads one whole queue record, checking its header, length limit and CRC first.
+    pub fn from_record(record: &[u8]) -> Result<Self, RecordError> {
+        crate::mail::record::decode_record(record)
     }
 }
 

@@ -43,6 +43,7 @@
 //! # }
 //! ```
 
+use crate::mail::url::{count, query_pairs, seconds};
 use crate::sync::lock;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -56,11 +57,11 @@ use redis::streams::{StreamAutoClaimReply, StreamId, StreamPendingCountReply, St
 use redis::{Cmd, FromRedisValue, Pipeline, RedisError, RedisFuture, RetryMethod, Value};
 use tokio::sync::OnceCell;
 
-use super::queue::{
+use super::{
     Claimed, Queue, QueueError, QueueStatus, QueuedMessage, SingleRunGuard, random_u64, unix_ms,
 };
-use super::spool::{decode_record, encode_record};
-use super::{Email, Error, Mailer, Outcome, SendReport};
+use crate::mail::record::{decode_record, encode_record};
+use crate::mail::{Email, Error, Mailer, Outcome, SendReport};
 
 /// The consumer group every drainer of a queue joins.
 const GROUP: &str = "squall-drainers";
@@ -153,47 +154,30 @@ impl Settings {
         let mut lease = Duration::from_secs(60);
         let mut reconnect = Duration::from_secs(60);
         let mut max_deliveries = 5u64;
-        let seconds = |key: &str, v: &str| -> Result<Duration, String> {
-            v.parse::<f64>()
-                .ok()
-                .filter(|s| s.is_finite() && *s > 0.0 && *s < 1e9)
-                .map(Duration::from_secs_f64)
-                .ok_or_else(|| format!("{key}={v:?} is not a positive number of seconds"))
-        };
-        for pair in query.split('&').filter(|p| !p.is_empty()) {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            match key {
+        for (key, value) in query_pairs(query) {
+            match &*key {
                 "queue" | "key" => {
-                    let name = percent_encoding::percent_decode_str(value)
-                        .decode_utf8()
-                        .map_err(|_| "the queue name is not valid UTF-8".to_owned())?;
-                    if name.is_empty() || name.contains(['{', '}']) {
+                    if value.is_empty() || value.contains(['{', '}']) {
                         return Err(format!(
                             "queue={value:?}: a queue name is not empty and has no braces"
                         ));
                     }
-                    queue = name.into_owned();
+                    queue = value.into_owned();
                 }
                 "cluster" => {
-                    cluster = match value {
+                    cluster = match &*value {
                         "true" | "yes" | "1" => true,
                         "false" | "no" | "0" => false,
                         _ => return Err(format!("cluster={value:?}: expected true or false")),
                     }
                 }
-                "timeout" => timeout = seconds(key, value)?,
-                "lease" => lease = seconds(key, value)?,
-                "reconnect" => reconnect = seconds(key, value)?,
-                "max_deliveries" => {
-                    max_deliveries = value
-                        .parse()
-                        .ok()
-                        .filter(|n| *n > 0)
-                        .ok_or_else(|| format!("max_deliveries={value:?}: expected a count"))?
-                }
+                "timeout" => timeout = seconds(&key, &value)?,
+                "lease" => lease = seconds(&key, &value)?,
+                "reconnect" => reconnect = seconds(&key, &value)?,
+                "max_deliveries" => max_deliveries = count(&key, &value)?,
                 _ => {
                     return Err(format!(
-                        "unknown parameter {pair:?}; expected queue, timeout, lease, reconnect, \
+                        "unknown parameter {key:?}; expected queue, timeout, lease, reconnect, \
                          max_deliveries or cluster"
                     ));
                 }
@@ -316,7 +300,7 @@ impl RedisQueue {
     /// so this never blocks and works outside an async runtime.
     pub fn from_url(url: &str) -> Result<Self, Error> {
         let settings = Settings::parse(url).map_err(|reason| Error::Url {
-            url: super::smtp::mask_password(url),
+            url: crate::mail::url::mask_password(url),
             reason,
         })?;
         let consumer = format!("{}-{:08x}", std::process::id(), random_u64() as u32);

@@ -35,7 +35,7 @@
 
 use crate::sync::lock;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -43,173 +43,14 @@ use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 
-use super::queue::{
+use super::{
     Claimed, Queue, QueueError, QueueStatus, QueuedMessage, SingleRunGuard, random_u64, unix_ms,
 };
-use super::{Email, Error, Mailer, Outcome, SendReport};
+use crate::mail::record::{encode_record, read_record};
+use crate::mail::{Email, Error, Mailer, Outcome, SendReport};
 
-const MAGIC: &[u8; 4] = b"SQML";
-const VERSION: u16 = 1;
-const HEADER_LEN: usize = 14;
-/// The largest record body accepted: 64 MiB, far above any mail server's size limit.
-pub const MAX_RECORD_BYTES: usize = 64 << 20;
 const LOCK_FILE: &str = ".lock";
 const ERROR_SUFFIX: &str = ".error";
-
-/// Why a spool record could not be read.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum RecordError {
-    /// The file is shorter than its header says.
-    #[error("truncated: {have} bytes, the header says {want}")]
-    Truncated {
-        /// Bytes present.
-        have: u64,
-        /// Bytes the header promises.
-        want: u64,
-    },
-    /// The file does not start with `SQML`.
-    #[error("bad magic {0:02x?}: not a squall spool record")]
-    BadMagic([u8; 4]),
-    /// A format version this build does not know.
-    #[error("unknown record format version {0} (this build reads version {VERSION})")]
-    UnknownVersion(u16),
-    /// The length field exceeds [`MAX_RECORD_BYTES`].
-    #[error("length field {0} exceeds the limit of {MAX_RECORD_BYTES} bytes")]
-    TooLarge(u64),
-    /// The body's CRC-32 does not match the header.
-    #[error("CRC mismatch: header {expected:08x}, body {actual:08x}")]
-    BadCrc {
-        /// From the header.
-        expected: u32,
-        /// Computed over the body.
-        actual: u32,
-    },
-    /// The body is not a valid bincode message.
-    #[error("body does not decode: {0}")]
-    Decode(String),
-    /// Bytes follow the body.
-    #[error("{0} unexpected bytes after the record")]
-    TrailingBytes(u64),
-}
-
-fn bincode_config() -> impl bincode::config::Config {
-    bincode::config::standard().with_limit::<MAX_RECORD_BYTES>()
-}
-
-/// Encodes a message as one spool record: header and body.
-pub fn encode_record(message: &QueuedMessage) -> Result<Vec<u8>, QueueError> {
-    let body = bincode::serde::encode_to_vec(message, bincode_config()).map_err(|e| {
-        QueueError::Encode {
-            id: message.id.clone(),
-            reason: e.to_string(),
-        }
-    })?;
-    let len = u32::try_from(body.len())
-        .ok()
-        .filter(|n| *n as usize <= MAX_RECORD_BYTES)
-        .ok_or_else(|| QueueError::Encode {
-            id: message.id.clone(),
-            reason: format!(
-                "{} bytes exceed the limit of {MAX_RECORD_BYTES}",
-                body.len()
-            ),
-        })?;
-    let mut out = Vec::with_capacity(HEADER_LEN + body.len());
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&VERSION.to_le_bytes());
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
-    out.extend_from_slice(&body);
-    Ok(out)
-}
-
-/// Checks a record header against the file size; returns the body length and CRC.
-fn check_header(header: &[u8; HEADER_LEN], size: u64) -> Result<(usize, u32), RecordError> {
-    let magic = [header[0], header[1], header[2], header[3]];
-    if &magic != MAGIC {
-        return Err(RecordError::BadMagic(magic));
-    }
-    let version = u16::from_le_bytes([header[4], header[5]]);
-    if version != VERSION {
-        return Err(RecordError::UnknownVersion(version));
-    }
-    let len = u64::from(u32::from_le_bytes([
-        header[6], header[7], header[8], header[9],
-    ]));
-    let crc = u32::from_le_bytes([header[10], header[11], header[12], header[13]]);
-    if len > MAX_RECORD_BYTES as u64 {
-        return Err(RecordError::TooLarge(len));
-    }
-    let want = HEADER_LEN as u64 + len;
-    if size < want {
-        return Err(RecordError::Truncated { have: size, want });
-    }
-    if size > want {
-        return Err(RecordError::TrailingBytes(size - want));
-    }
-    Ok((len as usize, crc))
-}
-
-fn decode_body(body: &[u8], expected: u32) -> Result<QueuedMessage, RecordError> {
-    let actual = crc32fast::hash(body);
-    if actual != expected {
-        return Err(RecordError::BadCrc { expected, actual });
-    }
-    bincode::serde::decode_from_slice::<QueuedMessage, _>(body, bincode_config())
-        .map(|(message, _)| message)
-        .map_err(|e| RecordError::Decode(e.to_string()))
-}
-
-/// Decodes one whole spool record (header and body).
-pub fn decode_record(bytes: &[u8]) -> Result<QueuedMessage, RecordError> {
-    let header: &[u8; HEADER_LEN] = bytes
-        .get(..HEADER_LEN)
-        .and_then(|h| h.try_into().ok())
-        .ok_or(RecordError::Truncated {
-            have: bytes.len() as u64,
-            want: HEADER_LEN as u64,
-        })?;
-    let (_, crc) = check_header(header, bytes.len() as u64)?;
-    decode_body(&bytes[HEADER_LEN..], crc)
-}
-
-/// Reads one record from `file`, checking the header before allocating for the body.
-fn read_record(file: &mut File) -> Result<Result<QueuedMessage, RecordError>, io::Error> {
-    let size = file.metadata()?.len();
-    let mut header = [0u8; HEADER_LEN];
-    if read_up_to(file, &mut header)? < HEADER_LEN {
-        return Ok(Err(RecordError::Truncated {
-            have: size,
-            want: HEADER_LEN as u64,
-        }));
-    }
-    let (len, crc) = match check_header(&header, size) {
-        Ok(v) => v,
-        Err(e) => return Ok(Err(e)),
-    };
-    let mut body = vec![0u8; len];
-    if read_up_to(file, &mut body)? < len {
-        return Ok(Err(RecordError::Truncated {
-            have: size,
-            want: (HEADER_LEN + len) as u64,
-        }));
-    }
-    Ok(decode_body(&body, crc))
-}
-
-fn read_up_to(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match file.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
-}
 
 /// The disk spool. Cheap to clone; clones share the drainer identity.
 #[derive(Clone)]
@@ -315,13 +156,13 @@ impl Spool {
             ));
         }
         let mut durable = true;
-        for pair in query.split('&').filter(|p| !p.is_empty()) {
-            match pair.split_once('=') {
-                Some(("durable", "true")) => durable = true,
-                Some(("durable", "false")) => durable = false,
+        for (key, value) in crate::mail::url::query_pairs(query) {
+            match (&*key, &*value) {
+                ("durable", "true") => durable = true,
+                ("durable", "false") => durable = false,
                 _ => {
                     return Err(bad(format!(
-                        "unknown parameter {pair:?}; expected durable=true or durable=false"
+                        "unknown parameter {key}={value:?}; expected durable=true or durable=false"
                     )));
                 }
             }
@@ -854,59 +695,6 @@ impl Mailer for Spool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn message() -> QueuedMessage {
-        let email = Email::builder()
-            .from("a@example.com")
-            .to("b@example.com")
-            .subject("s")
-            .text("t")
-            .build()
-            .unwrap();
-        QueuedMessage::new(&email.render().unwrap())
-    }
-
-    fn decode(bytes: &[u8]) -> Result<QueuedMessage, RecordError> {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("r");
-        fs::write(&path, bytes).unwrap();
-        read_record(&mut File::open(&path).unwrap()).unwrap()
-    }
-
-    #[test]
-    fn record_round_trip_and_each_corruption() {
-        let m = message();
-        let bytes = encode_record(&m).unwrap();
-        assert_eq!(decode(&bytes).unwrap(), m);
-
-        assert!(matches!(
-            decode(&bytes[..bytes.len() - 3]),
-            Err(RecordError::Truncated { .. })
-        ));
-        assert!(matches!(
-            decode(&bytes[..5]),
-            Err(RecordError::Truncated { .. })
-        ));
-        let mut bad = bytes.clone();
-        bad[0] = b'X';
-        assert!(matches!(decode(&bad), Err(RecordError::BadMagic(_))));
-        let mut bad = bytes.clone();
-        bad[4] = 9;
-        assert_eq!(decode(&bad), Err(RecordError::UnknownVersion(9)));
-        let mut bad = bytes.clone();
-        bad[6..10].copy_from_slice(&u32::MAX.to_le_bytes());
-        assert_eq!(
-            decode(&bad),
-            Err(RecordError::TooLarge(u64::from(u32::MAX)))
-        );
-        let mut bad = bytes.clone();
-        let last = bad.len() - 1;
-        bad[last] ^= 0xff;
-        assert!(matches!(decode(&bad), Err(RecordError::BadCrc { .. })));
-        let mut bad = bytes.clone();
-        bad.push(0);
-        assert_eq!(decode(&bad), Err(RecordError::TrailingBytes(1)));
-    }
 
     #[test]
     fn urls() {

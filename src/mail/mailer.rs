@@ -1,0 +1,181 @@
+//! The [`Mailer`] trait that every backend implements, the [`Transport`] trait a drainer
+//! sends queued mail through, and what they report: [`SendReport`], [`Outcome`], [`Error`].
+//!
+//! ```
+//! # async fn demo() -> Result<(), squall::mail::Error> {
+//! use squall::mail::{Email, Mailer, MemoryMailer, Outcome};
+//!
+//! let outbox = MemoryMailer::new();
+//! let email = Email::builder().from("a@example.com").to("b@example.com").text("hi").build()?;
+//! let report = outbox.send_messages(&[email]).await?;
+//! assert!(matches!(report.outcomes[0], Outcome::Sent { .. }));
+//! # Ok(())
+//! # }
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(demo()).unwrap();
+//! ```
+
+use async_trait::async_trait;
+
+use super::email::{Email, EmailError, RenderedEmail};
+use super::queue::QueueError;
+use super::smtp::{ErrorClass, SmtpError};
+
+/// What went wrong when mail could not be sent or queued.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The message itself is invalid.
+    #[error(transparent)]
+    Email(#[from] EmailError),
+    /// The SMTP server could not be used, or refused the message.
+    #[error(transparent)]
+    Smtp(#[from] SmtpError),
+    /// A mailer URL did not parse or names a backend that is not available.
+    #[error("mailer URL {url:?}: {reason}")]
+    Url {
+        /// The URL, password masked.
+        url: String,
+        /// What was wrong and what was expected.
+        reason: String,
+    },
+    /// Some recipients were refused; the message went to the others.
+    #[error("the message was sent, but {} recipient(s) were refused: {}", rejected.len(), describe_rejections(rejected))]
+    Rejected {
+        /// The recipients refused and why.
+        rejected: Vec<Rejection>,
+    },
+    /// A queue (disk spool, Redis) could not store or hand out a message.
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    /// Writing a message out (console backend) failed.
+    #[error("writing the message failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl Error {
+    /// True when trying the same thing later may succeed (a 4xx reply, a timeout, a server
+    /// that could not be reached).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Smtp(e) => e.class() != ErrorClass::Permanent,
+            Error::Rejected { rejected } => rejected.iter().all(|r| r.error.is_transient()),
+            Error::Io(_) | Error::Queue(_) => true,
+            _ => false,
+        }
+    }
+
+    /// True when the message can never be delivered as it is.
+    pub fn is_permanent(&self) -> bool {
+        !self.is_transient()
+    }
+}
+
+fn describe_rejections(rejected: &[Rejection]) -> String {
+    rejected
+        .iter()
+        .map(|r| format!("{} ({})", r.recipient, r.error))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A recipient the server refused, and its reply.
+#[derive(Debug)]
+pub struct Rejection {
+    /// The envelope recipient.
+    pub recipient: String,
+    /// The server's reply to `RCPT TO`.
+    pub error: SmtpError,
+}
+
+/// What happened to one message handed to [`Mailer::send_messages`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// Delivered to the server (or printed, or kept); `rejected` lists any recipient
+    /// the server refused while it accepted the others.
+    Sent {
+        /// The Message-ID of the message.
+        message_id: String,
+        /// Recipients refused; the message went to all the others.
+        rejected: Vec<Rejection>,
+    },
+    /// Handed to a queue, to be sent later by `spool-drain`.
+    Queued {
+        /// The queue's id for the message.
+        id: String,
+    },
+    /// Not delivered; the error says whether to retry.
+    Failed(Error),
+}
+
+/// Per-message results of [`Mailer::send_messages`], in the order the messages were given.
+#[derive(Debug, Default)]
+pub struct SendReport {
+    /// One entry per message.
+    pub outcomes: Vec<Outcome>,
+}
+
+impl SendReport {
+    /// How many messages were sent or queued (possibly with some recipients refused).
+    pub fn delivered(&self) -> usize {
+        self.outcomes
+            .iter()
+            .filter(|o| !matches!(o, Outcome::Failed(_)))
+            .count()
+    }
+
+    /// How many messages failed.
+    pub fn failed(&self) -> usize {
+        self.outcomes.len() - self.delivered()
+    }
+}
+
+/// A way to send mail: SMTP, a queue, the console, memory.
+///
+/// Backends implement [`send_messages`](Mailer::send_messages); [`send`](Mailer::send)
+/// is provided on top of it.
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    /// Sends or enqueues every message and reports per message what happened.
+    ///
+    /// An `Err` means nothing could be attempted at all (the server could not be reached,
+    /// the queue could not be written); per-message failures are in the report.
+    async fn send_messages(&self, messages: &[Email]) -> Result<SendReport, Error>;
+
+    /// Sends one message; an error when it failed or any recipient was refused.
+    async fn send(&self, message: &Email) -> Result<(), Error> {
+        let report = self.send_messages(std::slice::from_ref(message)).await?;
+        match report.outcomes.into_iter().next() {
+            Some(Outcome::Failed(error)) => Err(error),
+            Some(Outcome::Sent { rejected, .. }) if !rejected.is_empty() => {
+                Err(Error::Rejected { rejected })
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Sends messages that are already rendered (the envelope and the RFC 5322 bytes): what a
+/// drainer does with queued mail, so that a retry sends the very same bytes.
+#[async_trait]
+pub trait Transport: Send + Sync {
+    /// Sends every message and reports per message what happened, in order.
+    ///
+    /// An `Err` means nothing could be attempted at all.
+    async fn send_rendered(&self, messages: &[RenderedEmail]) -> Result<SendReport, Error>;
+}
+
+/// Builds a plain-text message and sends it through `mailer`, like Django's `send_mail`.
+pub async fn send_mail(
+    mailer: &dyn Mailer,
+    subject: &str,
+    body: &str,
+    from: &str,
+    to: &[&str],
+) -> Result<(), Error> {
+    let mut builder = Email::builder().from(from).subject(subject).text(body);
+    for address in to {
+        builder = builder.to(*address);
+    }
+    mailer.send(&builder.build()?).await
+}
