@@ -4,7 +4,8 @@
 //!
 //! - **`mail`**: an `Email` model and pluggable backends behind one `Mailer` trait: SMTP
 //!   (pooled, pipelined, with a timeout on every step), console, an in-memory outbox for
-//!   tests, and the disk spool that the `spool-drain` program sends from.
+//!   tests, the disk spool that the `spool-drain` program sends from, and (feature
+//!   **`redis`**) a Redis queue for many web servers and many drainers.
 //! - **`assets`** (and **`minijinja`**): template functions `static(...)` and
 //!   `static_url(...)` that emit one tag per file in debug mode and one combined, minified,
 //!   content-hashed bundle in production.
@@ -32,6 +33,60 @@
 //! # #[cfg(feature = "mail")]
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(demo()).unwrap();
 //! ```
+//!
+//! A web handler hands mail to the disk spool (`spool:///var/spool/app`) or Redis and
+//! returns at once; `spool-drain` sends the queue over SMTP with retries and a dead-letter
+//! place. See [`mail`].
+//!
+//! # Assets
+//!
+//! ```
+//! # #[cfg(feature = "assets")]
+//! # fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use squall::assets::{Assets, AssetsConfig, Mode};
+//!
+//! # let dir = tempfile::tempdir()?;
+//! # std::fs::create_dir_all(dir.path().join("js"))?;
+//! # std::fs::write(dir.path().join("js/a.js"), "function hello(name) { return 'hi ' + name; }")?;
+//! # std::fs::write(dir.path().join("js/b.js"), "console.log(hello('you'));")?;
+//! # let static_dir = dir.path().to_path_buf();
+//! let assets = Assets::new(AssetsConfig {
+//!     static_dir: static_dir.clone(),
+//!     output_dir: static_dir.join("combined"),
+//!     url_prefix: "/static/".into(),
+//!     cdn_prefix: Some("//cdn.example.com".into()),
+//!     mode: Mode::Production,
+//! })?;
+//! // One combined, minified, content-hashed file behind the CDN prefix.
+//! let url = assets.url(&["js/a.js", "js/b.js"])?;
+//! assert!(url.starts_with("//cdn.example.com/combined/a.b.") && url.ends_with(".js"));
+//! # Ok(())
+//! # }
+//! # #[cfg(feature = "assets")]
+//! # demo().unwrap();
+//! ```
+//!
+//! In templates the same is `{{ static("js/a.js", "js/b.js") }}` (feature `minijinja`),
+//! and `static-bundle` builds every bundle ahead of time. See [`assets`].
+//!
+//! # Test client
+//!
+//! ```
+//! # #[cfg(feature = "testing")]
+//! # async fn demo() {
+//! use axum::{Router, routing::get};
+//! use squall::testing::TestClient;
+//!
+//! let app = Router::new().route("/", get(|| async { "hello stranger" }));
+//! let client = TestClient::new(app); // in-process: no socket
+//! client.get("/").await.assert_status(200).assert_contains("stranger");
+//! # }
+//! # #[cfg(feature = "testing")]
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(demo());
+//! ```
+//!
+//! Cookies are kept as a browser keeps them, redirects are followed on request, and forms,
+//! JSON and XSRF tokens take one call each. See [`testing`].
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 #![warn(clippy::unwrap_used, clippy::expect_used)]

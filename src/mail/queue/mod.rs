@@ -134,7 +134,8 @@ impl QueuedMessage {
     }
 
     /// The message as one queue record, exactly as the spool writes it to a file and
-    /// Redis stores it in a stream entry (see the record format in `DESIGN.md`).
+    /// Redis stores it in a stream entry: a 14-byte header (magic `SQML`, format version,
+    /// body length, CRC-32) and the message in bincode.
     pub fn to_record(&self) -> Result<Vec<u8>, QueueError> {
         crate::mail::record::encode_record(self)
     }
