@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use squall::testing::jar::Error;
+use squall::testing::CookieError as Error;
 use squall::testing::{CookieJar, StoredCookie};
 
 /// A jar whose clock stands still at 2020-01-01 until moved.
@@ -348,7 +348,7 @@ fn http_only_and_same_site_are_kept() {
         .unwrap();
     let c = &jar.list()[0];
     assert!(c.http_only());
-    assert_eq!(c.same_site(), Some(squall::testing::jar::SameSite::Strict));
+    assert_eq!(c.same_site(), Some(squall::testing::SameSite::Strict));
     // HttpOnly cookies still go out with HTTP requests.
     assert_eq!(
         jar.header_for("http://example.com/").as_deref(),
