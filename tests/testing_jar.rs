@@ -410,8 +410,11 @@ fn bad_headers_are_ignored() {
         "  =x",
     ] {
         assert!(
-            jar.store("http://example.com/", bad).is_err(),
-            "{bad:?} should be refused"
+            matches!(
+                jar.store("http://example.com/", bad),
+                Err(Error::Malformed { .. })
+            ),
+            "{bad:?} should be refused as malformed"
         );
     }
     assert!(jar.list().is_empty());
@@ -436,9 +439,20 @@ fn bad_headers_are_ignored() {
         Err(Error::Insecure { .. })
     ));
     // URLs that carry no cookies.
-    assert!(jar.store("not a url", "a=1").is_err());
-    assert!(jar.store("ftp://example.com/", "a=1").is_err());
-    assert!(jar.store("file:///etc/passwd", "a=1").is_err());
+    assert!(matches!(
+        jar.store("not a url", "a=1"),
+        Err(Error::InvalidUrl { .. })
+    ));
+    for url in [
+        "ftp://example.com/",
+        "file:///etc/passwd",
+        "data:text/plain,hi",
+    ] {
+        assert!(
+            matches!(jar.store(url, "a=1"), Err(Error::NoCookieUrl { .. })),
+            "{url}"
+        );
+    }
     assert_eq!(jar.header_for("data:text/plain,hi"), None);
 }
 

@@ -267,12 +267,12 @@ impl TestClient {
     }
 
     /// Adds a header sent with every request (unless the request sets it itself).
-    pub fn with_default_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+    pub fn default_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
         self.default_headers.insert(name, value);
         self
     }
     /// Uses other names for the XSRF cookie, field and header (see [`Xsrf`]).
-    pub fn with_xsrf(mut self, xsrf: Xsrf) -> Self {
+    pub fn xsrf(mut self, xsrf: Xsrf) -> Self {
         self.xsrf = Some(xsrf);
         self
     }
@@ -288,10 +288,10 @@ impl TestClient {
     /// # Panics
     /// When `origin` is not a URL.
     #[track_caller]
-    pub fn with_origin(mut self, origin: &str) -> Self {
+    pub fn origin(mut self, origin: &str) -> Self {
         match Url::parse(origin) {
             Ok(url) => self.browser = BrowserHeaders::From(url),
-            Err(e) => panic!("TestClient::with_origin({origin:?}): {e}"),
+            Err(e) => panic!("TestClient::origin({origin:?}): {e}"),
         }
         self
     }
@@ -301,19 +301,53 @@ impl TestClient {
         self
     }
     /// A timeout for every request (a request can set its own).
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+    pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
     }
     /// The most redirects [`RequestBuilder::follow_redirects`] follows (10 by default).
-    pub fn with_max_redirects(mut self, max: usize) -> Self {
+    pub fn max_redirects(mut self, max: usize) -> Self {
         self.max_redirects = max;
         self
     }
     /// Uses `jar` as the cookie jar (for instance one with an injected clock).
-    pub fn with_cookie_jar(mut self, jar: CookieJar) -> Self {
+    pub fn cookie_jar(mut self, jar: CookieJar) -> Self {
         self.jar = Arc::new(Mutex::new(jar));
         self
+    }
+
+    /// The names these setters had before the crate settled on setters without `with_`;
+    /// kept so that code written against them still builds.
+    #[doc(hidden)]
+    #[deprecated(note = "renamed to `default_header`")]
+    pub fn with_default_header(self, name: HeaderName, value: HeaderValue) -> Self {
+        self.default_header(name, value)
+    }
+    #[doc(hidden)]
+    #[deprecated(note = "renamed to `xsrf`")]
+    pub fn with_xsrf(self, xsrf: Xsrf) -> Self {
+        self.xsrf(xsrf)
+    }
+    #[doc(hidden)]
+    #[deprecated(note = "renamed to `origin`")]
+    #[track_caller]
+    pub fn with_origin(self, origin: &str) -> Self {
+        self.origin(origin)
+    }
+    #[doc(hidden)]
+    #[deprecated(note = "renamed to `timeout`")]
+    pub fn with_timeout(self, timeout: Duration) -> Self {
+        self.timeout(timeout)
+    }
+    #[doc(hidden)]
+    #[deprecated(note = "renamed to `max_redirects`")]
+    pub fn with_max_redirects(self, max: usize) -> Self {
+        self.max_redirects(max)
+    }
+    #[doc(hidden)]
+    #[deprecated(note = "renamed to `cookie_jar`")]
+    pub fn with_cookie_jar(self, jar: CookieJar) -> Self {
+        self.cookie_jar(jar)
     }
 
     /// The URL paths are resolved against.
