@@ -34,7 +34,7 @@ pub struct StoredCookie {
 
 impl StoredCookie {
     /// A host-only session cookie for `host` with path `/`, to be put in a jar with
-    /// [`CookieJar::insert`]. `host` is lower-cased; the builder methods change the rest.
+    /// [`CookieJar::insert`](super::CookieJar::insert). `host` is lower-cased; the builder methods change the rest.
     pub fn new(name: impl Into<String>, value: impl Into<String>, host: &str) -> Self {
         StoredCookie {
             name: name.into(),
