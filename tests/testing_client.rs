@@ -243,6 +243,38 @@ async fn requests(client: &TestClient) {
         "{v}"
     );
     assert_eq!(v["headers"]["x-custom"], "yes");
+    // Several query calls add up; an empty one adds nothing.
+    let empty: [(&str, &str); 0] = [];
+    let v: Value = client
+        .get("/echo?a=1")
+        .query(&[("b", "2")])
+        .query(&empty)
+        .query(&[("c", "3")])
+        .await
+        .json();
+    assert_eq!(
+        v["uri"].as_str().map(|u| u.ends_with("/echo?a=1&b=2&c=3")),
+        Some(true),
+        "{v}"
+    );
+
+    // What cannot be encoded is an error that names the encoding and keeps the
+    // serialiser's error.
+    let not_a_map = 42;
+    let bad_json_key: BTreeMap<(u8, u8), u8> = [((1, 2), 3)].into();
+    for (request, expected) in [
+        (client.get("/echo").query(&not_a_map), "query"),
+        (client.post("/echo").form(&not_a_map), "form"),
+        (client.post("/echo").json(&bad_json_key), "JSON body"),
+    ] {
+        match request.send().await {
+            Err(squall::testing::Error::Encode { what, source }) => {
+                assert_eq!(what, expected);
+                assert!(!source.to_string().is_empty());
+            }
+            other => panic!("expected Encode for the {expected}, got {other:?}"),
+        }
+    }
 
     let q: BTreeMap<String, String> = client
         .get("/query")
@@ -327,7 +359,7 @@ async fn requests(client: &TestClient) {
     // Default headers, overridden per request.
     let with_default = client
         .clone()
-        .with_default_header(header::ACCEPT_LANGUAGE, "sv".parse().unwrap());
+        .default_header(header::ACCEPT_LANGUAGE, "sv".parse().unwrap());
     let v: Value = with_default.get("/echo").await.json();
     assert_eq!(v["headers"]["accept-language"], "sv");
     let v: Value = with_default
@@ -337,17 +369,32 @@ async fn requests(client: &TestClient) {
         .json();
     assert_eq!(v["headers"]["accept-language"], "fi");
 
-    // Bad input is an error, not a panic.
-    assert!(
-        client
-            .get("/echo")
-            .header("bad header", "x")
-            .send()
-            .await
-            .is_err()
-    );
-    assert!(client.get("http://[::1").send().await.is_err());
-    assert!(client.get("mailto:peter@example.com").send().await.is_err());
+    // Bad input is an error, not a panic, and says what was wrong.
+    match client.get("/echo").header("bad header", "x").send().await {
+        Err(squall::testing::Error::InvalidHeader { name, source }) => {
+            assert_eq!(name, "", "the name itself is invalid");
+            assert!(
+                source.is::<header::InvalidHeaderName>(),
+                "the source is http's error: {source:?}"
+            );
+        }
+        other => panic!("expected InvalidHeader, got {other:?}"),
+    }
+    match client.get("/echo").header("x-ok", "a\nb").send().await {
+        Err(squall::testing::Error::InvalidHeader { name, source }) => {
+            assert_eq!(name, "x-ok");
+            assert!(source.is::<header::InvalidHeaderValue>(), "{source:?}");
+        }
+        other => panic!("expected InvalidHeader, got {other:?}"),
+    }
+    assert!(matches!(
+        client.get("http://[::1").send().await,
+        Err(squall::testing::Error::InvalidUrl { .. })
+    ));
+    assert!(matches!(
+        client.get("mailto:peter@example.com").send().await,
+        Err(squall::testing::Error::UnsupportedUrl { .. })
+    ));
 }
 
 async fn redirects(client: &TestClient) {
@@ -419,15 +466,21 @@ async fn redirects(client: &TestClient) {
         Err(squall::testing::Error::TooManyRedirects { max, .. }) => assert_eq!(max, 10),
         other => panic!("expected TooManyRedirects, got {other:?}"),
     }
-    assert!(
-        client
-            .get("/chain/3")
-            .max_redirects(2)
-            .send()
-            .await
-            .is_err()
-    );
-    assert!(client.get("/chain/3").max_redirects(3).send().await.is_ok());
+    match client.get("/chain/3").max_redirects(2).send().await {
+        Err(squall::testing::Error::TooManyRedirects { max, url, .. }) => {
+            assert_eq!(max, 2);
+            assert!(
+                url.ends_with("/chain/1"),
+                "the last URL redirected from: {url}"
+            );
+        }
+        other => panic!("expected TooManyRedirects, got {other:?}"),
+    }
+    client
+        .get("/chain/3")
+        .max_redirects(3)
+        .await
+        .assert_status(200);
 }
 
 async fn xsrf(client: &TestClient) {
@@ -495,7 +548,7 @@ async fn xsrf(client: &TestClient) {
         .await
         .assert_status(403);
     // Django's names.
-    let django = client.clone().with_xsrf(Xsrf::django());
+    let django = client.clone().xsrf(Xsrf::django());
     client
         .jar()
         .store_url(client.base_url(), "csrftoken=dj4ngo; Path=/")
@@ -520,7 +573,7 @@ async fn browser_headers(client: &TestClient) {
 
     let v: Value = client
         .clone()
-        .with_origin("https://evil.example")
+        .origin("https://evil.example")
         .post("/echo")
         .await
         .json();
@@ -556,7 +609,7 @@ async fn secure_cookies(client: &TestClient) {
 }
 
 async fn timeouts(client: &TestClient) {
-    let short = client.clone().with_timeout(Duration::from_millis(100));
+    let short = client.clone().timeout(Duration::from_millis(100));
     match short.get("/never").send().await {
         Err(e @ squall::testing::Error::Timeout { .. }) => {
             assert!(e.to_string().contains("/never"), "{e}")
@@ -660,13 +713,50 @@ async fn clock_injected_through_the_client() {
             get(|h: HeaderMap| async move { cookie(&h, "s").unwrap_or("none").to_owned() }),
         );
     let client =
-        TestClient::new(app).with_cookie_jar(squall::testing::CookieJar::with_clock(move || {
+        TestClient::new(app).cookie_jar(squall::testing::CookieJar::with_clock(move || {
             *clock.lock().unwrap()
         }));
     client.get("/short").await;
     client.get("/").await.assert_contains("1");
     *now.lock().unwrap() += Duration::from_secs(61);
     client.get("/").await.assert_contains("none");
+}
+
+#[tokio::test]
+async fn connection_refused_is_a_transient_connect_error_with_its_source() {
+    use squall::testing::{Error, TransportError};
+    use std::error::Error as _;
+    // A port that was free a moment ago and has no listener now.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let client = TestClient::http(&format!("http://127.0.0.1:{port}/"));
+    let e = client.get("/").send().await.expect_err("nothing listens");
+    assert!(e.is_transient(), "{e}");
+    match &e {
+        Error::Transport {
+            method,
+            source: TransportError::Connect(inner),
+            ..
+        } => {
+            assert_eq!(method, Method::GET);
+            assert!(!inner.to_string().is_empty());
+        }
+        other => panic!("expected a Transport(Connect) error, got {other:?}"),
+    }
+    // The chain goes on below squall's types, down to the I/O error.
+    let mut chain = 0;
+    let mut source = e.source();
+    let mut io = false;
+    while let Some(s) = source {
+        chain += 1;
+        io |= s.is::<std::io::Error>();
+        source = s.source();
+    }
+    assert!(chain >= 2, "the chain reaches below TransportError");
+    assert!(io, "the chain ends in the refused connection's io::Error");
 }
 
 #[test]

@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use squall::testing::jar::Error;
+use squall::testing::CookieError as Error;
 use squall::testing::{CookieJar, StoredCookie};
 
 /// A jar whose clock stands still at 2020-01-01 until moved.
@@ -348,7 +348,7 @@ fn http_only_and_same_site_are_kept() {
         .unwrap();
     let c = &jar.list()[0];
     assert!(c.http_only());
-    assert_eq!(c.same_site(), Some(squall::testing::jar::SameSite::Strict));
+    assert_eq!(c.same_site(), Some(squall::testing::SameSite::Strict));
     // HttpOnly cookies still go out with HTTP requests.
     assert_eq!(
         jar.header_for("http://example.com/").as_deref(),
@@ -410,8 +410,11 @@ fn bad_headers_are_ignored() {
         "  =x",
     ] {
         assert!(
-            jar.store("http://example.com/", bad).is_err(),
-            "{bad:?} should be refused"
+            matches!(
+                jar.store("http://example.com/", bad),
+                Err(Error::Malformed { .. })
+            ),
+            "{bad:?} should be refused as malformed"
         );
     }
     assert!(jar.list().is_empty());
@@ -436,9 +439,20 @@ fn bad_headers_are_ignored() {
         Err(Error::Insecure { .. })
     ));
     // URLs that carry no cookies.
-    assert!(jar.store("not a url", "a=1").is_err());
-    assert!(jar.store("ftp://example.com/", "a=1").is_err());
-    assert!(jar.store("file:///etc/passwd", "a=1").is_err());
+    assert!(matches!(
+        jar.store("not a url", "a=1"),
+        Err(Error::InvalidUrl { .. })
+    ));
+    for url in [
+        "ftp://example.com/",
+        "file:///etc/passwd",
+        "data:text/plain,hi",
+    ] {
+        assert!(
+            matches!(jar.store(url, "a=1"), Err(Error::NoCookieUrl { .. })),
+            "{url}"
+        );
+    }
     assert_eq!(jar.header_for("data:text/plain,hi"), None);
 }
 

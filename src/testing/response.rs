@@ -1,26 +1,6 @@
 //! What a [`TestClient`](super::TestClient) request gives back: the status, headers and
 //! whole body, the cookies the response set and the redirects it went through, with
 //! chaining assertions whose failures explain themselves.
-//!
-//! A failed assertion panics with the method, the URL, the status and the start of the body:
-//!
-//! ```should_panic
-//! use axum::{Router, routing::get};
-//! use squall::testing::TestClient;
-//!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() {
-//! let client = TestClient::new(Router::new().route("/", get(|| async { "hello stranger" })));
-//! client.get("/").await
-//!     .assert_status(200)
-//!     .assert_contains("stranger")
-//!     .assert_contains("hi peterbe"); // panics:
-//! // assert_contains failed: the body does not contain "hi peterbe"
-//! //   request: GET http://localhost/
-//! //   status: 200 OK
-//! //   body (14 bytes): hello stranger
-//! # }
-//! ```
 
 use std::fmt::{self, Write as _};
 use std::sync::Arc;
@@ -28,6 +8,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode};
 use url::Url;
+
+use super::jar::parse_set_cookie;
 
 /// Why a response body could not be read as asked.
 #[derive(Debug, thiserror::Error)]
@@ -73,8 +55,28 @@ pub struct SetCookie {
     pub header: String,
 }
 
-/// A response to a [`TestClient`](super::TestClient) request: see the
-/// [module documentation](self).
+/// A response to a [`TestClient`](super::TestClient) request: the status, headers and whole
+/// body, the cookies it set and the redirects it went through, with chaining assertions.
+///
+/// A failed assertion panics with the method, the URL, the status and the start of the body:
+///
+/// ```should_panic
+/// use axum::{Router, routing::get};
+/// use squall::testing::TestClient;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let client = TestClient::new(Router::new().route("/", get(|| async { "hello stranger" })));
+/// client.get("/").await
+///     .assert_status(200)
+///     .assert_contains("stranger")
+///     .assert_contains("hi peterbe"); // panics:
+/// // assert_contains failed: the body does not contain "hi peterbe"
+/// //   request: GET http://localhost/
+/// //   status: 200 OK
+/// //   body (14 bytes): hello stranger
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct TestResponse {
     pub(crate) method: Method,
@@ -154,7 +156,7 @@ impl TestResponse {
             .filter_map(|v| v.to_str().ok());
         hops.chain(here)
             .filter_map(|h| {
-                let c = super::jar::parse_set_cookie(h).ok()?;
+                let c = parse_set_cookie(h).ok()?;
                 Some(SetCookie {
                     name: c.name.to_owned(),
                     value: c.value.to_owned(),
@@ -307,7 +309,8 @@ impl TestResponse {
     }
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+/// Whether `needle` occurs in `haystack` (an empty needle always does).
+pub(super) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
 }
 

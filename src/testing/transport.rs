@@ -1,25 +1,9 @@
 //! How a [`TestClient`](super::TestClient) reaches the app: in-process through a tower
-//! service, or over real HTTP with a keep-alive connection pool.
+//! service, or over real HTTP with a keep-alive connection pool; and the small server
+//! behind [`TestClient::serve`](super::TestClient::serve).
 //!
 //! Each transport takes an `http::Request` with the whole body and gives back the response
-//! with the whole body read. [`TestClient::new`](super::TestClient::new) calls the service
-//! directly, [`TestClient::http`](super::TestClient::http) talks to a running server, and
-//! [`TestClient::serve`](super::TestClient::serve) binds the service to `127.0.0.1:0` and
-//! talks to it over a real socket:
-//!
-//! ```
-//! use axum::{Router, routing::get};
-//! use squall::testing::TestClient;
-//!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() {
-//! let app = Router::new().route("/", get(|| async { "hello" }));
-//! let client = TestClient::serve(app.clone());
-//! assert!(client.base_url().as_str().starts_with("http://127.0.0.1:"));
-//! client.get("/").await.assert_status(200).assert_contains("hello");
-//! TestClient::new(app).get("/").await.assert_contains("hello");
-//! # }
-//! ```
+//! with the whole body read.
 
 use crate::sync::lock;
 use std::convert::Infallible;
@@ -36,7 +20,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tower::{Service, ServiceExt};
 
 /// Any error a service or a body may return.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The request body every transport takes: the whole body in memory.
 pub type Body = Full<Bytes>;
@@ -51,9 +35,12 @@ pub enum Error {
     /// The response body could not be read.
     #[error("reading the response body failed: {0}")]
     Body(#[source] BoxError),
-    /// The HTTP request failed (connection refused, reset, bad response...).
+    /// No connection to the server could be made (refused, unreachable, DNS failure).
+    #[error("connecting failed: {0}")]
+    Connect(#[source] BoxError),
+    /// The HTTP exchange failed after connecting (connection reset, malformed response...).
     #[error("HTTP request failed: {0}")]
-    Http(#[source] hyper_util::client::legacy::Error),
+    Http(#[source] BoxError),
     /// The test server could not bind its socket.
     #[error("binding 127.0.0.1:0 failed: {0}")]
     Bind(#[source] std::io::Error),
@@ -65,7 +52,7 @@ pub enum Error {
 impl Error {
     /// Whether trying again may help (a connection problem rather than a broken app).
     pub fn is_transient(&self) -> bool {
-        matches!(self, Error::Http(e) if e.is_connect())
+        matches!(self, Error::Connect(_))
     }
 }
 
@@ -136,7 +123,13 @@ impl Transport for Http {
     fn call(&self, request: Request<Body>) -> ResponseFuture {
         let future = self.client.request(request);
         Box::pin(async move {
-            let response = future.await.map_err(Error::Http)?;
+            let response = future.await.map_err(|e| {
+                if e.is_connect() {
+                    Error::Connect(e.into())
+                } else {
+                    Error::Http(e.into())
+                }
+            })?;
             let (parts, body) = response.into_parts();
             let body = read_body(body).await.map_err(|e| Error::Body(e.into()))?;
             Ok(Response::from_parts(parts, body))

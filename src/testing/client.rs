@@ -1,0 +1,546 @@
+//! The client: its configuration, the URLs it resolves and the requests it puts on the
+//! wire (default headers, cookies, `Host`, `Origin` and `Sec-Fetch-Site`).
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, Response, Uri};
+use tower::Service;
+use url::{Position, Url};
+
+use super::jar::CookieJar;
+use super::request::RequestBuilder;
+use super::transport::{self, Body, BoxError, ServerGuard, Transport};
+use super::xsrf::Xsrf;
+use crate::sync::lock;
+
+/// Why a request could not be made or did not get a response.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The URL (or path) could not be parsed against the client's base URL.
+    #[error("invalid URL {url:?}: {source}")]
+    InvalidUrl {
+        /// The URL or path as given.
+        url: String,
+        /// What the URL parser said.
+        source: url::ParseError,
+    },
+    /// The URL is not an http or https URL with a host.
+    #[error("unsupported URL {url}: only http and https URLs with a host can be requested")]
+    UnsupportedUrl {
+        /// The URL.
+        url: String,
+    },
+    /// A header name or value given to the request builder is not valid.
+    #[error("invalid header {name:?}: {source}")]
+    InvalidHeader {
+        /// The header name (empty when the name itself is not valid).
+        name: String,
+        /// What is wrong.
+        source: BoxError,
+    },
+    /// The query, form or JSON body could not be serialised.
+    #[error("could not encode the {what}: {source}")]
+    Encode {
+        /// `query`, `form` or `JSON body`.
+        what: &'static str,
+        /// What the serialiser said.
+        source: BoxError,
+    },
+    /// The request was sent but no response came back.
+    #[error("{method} {url} failed: {source}")]
+    Transport {
+        /// The request method.
+        method: Method,
+        /// The request URL.
+        url: String,
+        /// What went wrong.
+        source: transport::Error,
+    },
+    /// No response came within the timeout.
+    #[error("{method} {url} timed out after {after:?}")]
+    Timeout {
+        /// The request method.
+        method: Method,
+        /// The request URL.
+        url: String,
+        /// The timeout.
+        after: Duration,
+    },
+    /// More redirects than allowed were followed.
+    #[error("{method} {url}: more than {max} redirects")]
+    TooManyRedirects {
+        /// The method of the last request.
+        method: Method,
+        /// The last URL redirected from.
+        url: String,
+        /// The limit.
+        max: usize,
+    },
+    /// A redirect's `Location` could not be followed.
+    #[error("{url} redirected to {location:?}, which cannot be followed")]
+    BadRedirect {
+        /// The URL that redirected.
+        url: String,
+        /// The `Location` header.
+        location: String,
+    },
+    /// The test server could not be started.
+    #[error("could not start the test server: {0}")]
+    Serve(#[source] transport::Error),
+}
+
+impl Error {
+    /// Whether trying again may help (a connection problem or a timeout).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Transport { source, .. } => source.is_transient(),
+            Error::Timeout { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+/// What `Origin` and `Sec-Fetch-Site` headers requests carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum BrowserHeaders {
+    /// A page of the app's own origin made the request.
+    SameOrigin,
+    /// A page of this origin made the request.
+    From(Url),
+    /// No such headers.
+    Off,
+}
+
+/// A client for integration tests: see the [module documentation](super).
+///
+/// Clones share the cookie jar and the connection, so a clone can be moved into a task.
+///
+/// [`new`](Self::new) calls the service directly, [`http`](Self::http) talks to a running
+/// server, and [`serve`](Self::serve) binds the service to `127.0.0.1:0` and talks to it
+/// over a real socket:
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use squall::testing::TestClient;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let app = Router::new().route("/", get(|| async { "hello" }));
+/// let client = TestClient::serve(app.clone());
+/// assert!(client.base_url().as_str().starts_with("http://127.0.0.1:"));
+/// client.get("/").await.assert_status(200).assert_contains("hello");
+/// TestClient::new(app).get("/").await.assert_contains("hello");
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct TestClient {
+    pub(super) transport: Arc<dyn Transport>,
+    base: Url,
+    jar: Arc<Mutex<CookieJar>>,
+    default_headers: HeaderMap,
+    pub(super) xsrf: Option<Xsrf>,
+    browser: BrowserHeaders,
+    pub(super) timeout: Option<Duration>,
+    pub(super) max_redirects: usize,
+    _server: Option<Arc<ServerGuard>>,
+    /// `Host` of the base URL, sent in-process.
+    host_header: Option<HeaderValue>,
+    /// Targets resolved lately, with their URL and request URI.
+    cache: Arc<Mutex<UrlCache>>,
+}
+
+impl std::fmt::Debug for TestClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestClient")
+            .field("base", &self.base.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TestClient {
+    fn from_transport(transport: Arc<dyn Transport>, base: Url) -> Self {
+        let host_header =
+            HeaderValue::from_str(&base[Position::BeforeHost..Position::AfterPort]).ok();
+        TestClient {
+            transport,
+            base,
+            jar: Arc::new(Mutex::new(CookieJar::new())),
+            default_headers: HeaderMap::new(),
+            xsrf: Some(Xsrf::default()),
+            browser: BrowserHeaders::SameOrigin,
+            timeout: None,
+            max_redirects: 10,
+            _server: None,
+            host_header,
+            cache: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+
+    /// A client that calls `service` in-process, with no socket. Requests go to
+    /// `http://localhost/` (a loopback host, so `Secure` cookies are kept), with the path
+    /// in origin form and a `Host` header, as a server would see them.
+    ///
+    /// The service takes `http::Request<`[`Body`](super::Body)`>` (the whole body in
+    /// memory), as an axum `Router` and most tower stacks around one do.
+    pub fn new<S, B>(service: S) -> Self
+    where
+        S: Service<Request<Body>, Response = Response<B>> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        Self::from_transport(Arc::new(transport::InProcess::new(service)), localhost())
+    }
+
+    /// A client for a running server at `base_url` (`http://` only), over real HTTP with
+    /// keep-alive connections. Paths resolve against it as links do: `/x` from the host's
+    /// root, `x` below the base URL's directory.
+    ///
+    /// # Panics
+    /// When `base_url` is not an http URL; [`try_http`](Self::try_http) returns the error.
+    #[track_caller]
+    pub fn http(base_url: &str) -> Self {
+        match Self::try_http(base_url) {
+            Ok(client) => client,
+            Err(e) => panic!("TestClient::http: {e}"),
+        }
+    }
+
+    /// [`http`](Self::http), returning an error for a bad URL.
+    pub fn try_http(base_url: &str) -> Result<Self, Error> {
+        let base = Url::parse(base_url).map_err(|source| Error::InvalidUrl {
+            url: base_url.to_owned(),
+            source,
+        })?;
+        if base.scheme() != "http" || !base.has_host() {
+            return Err(Error::UnsupportedUrl {
+                url: base.to_string(),
+            });
+        }
+        Ok(Self::from_transport(Arc::new(transport::Http::new()), base))
+    }
+
+    /// Serves `service` on `127.0.0.1:0` (a free port) and gives a client that talks to it
+    /// over a real socket. The server stops when the last clone of the client is dropped.
+    ///
+    /// # Panics
+    /// Outside a tokio runtime, or when no socket can be bound; [`try_serve`](Self::try_serve)
+    /// returns the error.
+    #[track_caller]
+    pub fn serve<S, B>(service: S) -> Self
+    where
+        S: Service<Request<Body>, Response = Response<B>> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        match Self::try_serve(service) {
+            Ok(client) => client,
+            Err(e) => panic!("TestClient::serve: {e}"),
+        }
+    }
+
+    /// [`serve`](Self::serve), returning an error instead of panicking.
+    pub fn try_serve<S, B>(service: S) -> Result<Self, Error>
+    where
+        S: Service<Request<Body>, Response = Response<B>> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let app: Arc<dyn Transport> = Arc::new(transport::InProcess::new(service));
+        let (addr, guard) = transport::serve(app).map_err(Error::Serve)?;
+        let base = Url::parse(&format!("http://{addr}/")).map_err(|source| Error::InvalidUrl {
+            url: addr.to_string(),
+            source,
+        })?;
+        let mut client = Self::from_transport(Arc::new(transport::Http::new()), base);
+        client._server = Some(Arc::new(guard));
+        Ok(client)
+    }
+
+    /// Adds a header sent with every request (unless the request sets it itself).
+    pub fn default_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.default_headers.insert(name, value);
+        self
+    }
+    /// Uses other names for the XSRF cookie, field and header (see [`Xsrf`]).
+    pub fn xsrf(mut self, xsrf: Xsrf) -> Self {
+        self.xsrf = Some(xsrf);
+        self
+    }
+    /// Never hands an XSRF token back (a request can also opt out: [`RequestBuilder::without_xsrf`]).
+    pub fn without_xsrf(mut self) -> Self {
+        self.xsrf = None;
+        self
+    }
+    /// Sends requests as if made by a page of `origin` (`https://other.example`):
+    /// `Origin` is that, and `Sec-Fetch-Site` says `same-origin`, `same-site` or
+    /// `cross-site` accordingly. By default requests come from the app's own origin.
+    ///
+    /// # Panics
+    /// When `origin` is not a URL.
+    #[track_caller]
+    pub fn origin(mut self, origin: &str) -> Self {
+        match Url::parse(origin) {
+            Ok(url) => self.browser = BrowserHeaders::From(url),
+            Err(e) => panic!("TestClient::origin({origin:?}): {e}"),
+        }
+        self
+    }
+    /// Sends neither `Origin` nor `Sec-Fetch-Site`.
+    pub fn without_browser_headers(mut self) -> Self {
+        self.browser = BrowserHeaders::Off;
+        self
+    }
+    /// A timeout for every request (a request can set its own).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+    /// The most redirects [`RequestBuilder::follow_redirects`] follows (10 by default).
+    pub fn max_redirects(mut self, max: usize) -> Self {
+        self.max_redirects = max;
+        self
+    }
+    /// Uses `jar` as the cookie jar (for instance one with an injected clock).
+    pub fn cookie_jar(mut self, jar: CookieJar) -> Self {
+        self.jar = Arc::new(Mutex::new(jar));
+        self
+    }
+
+    /// The names these setters had before the crate settled on setters without `with_`;
+    /// kept so that code written against them still builds.
+    #[doc(hidden)]
+    #[deprecated(note = "renamed to `default_header`")]
+    pub fn with_default_header(self, name: HeaderName, value: HeaderValue) -> Self {
+        self.default_header(name, value)
+    }
+    #[doc(hidden)]
+    #[deprecated(note = "renamed to `xsrf`")]
+    pub fn with_xsrf(self, xsrf: Xsrf) -> Self {
+        self.xsrf(xsrf)
+    }
+    #[doc(hidden)]
+    #[deprecated(note = "renamed to `origin`")]
+    #[track_caller]
+    pub fn with_origin(self, origin: &str) -> Self {
+        self.origin(origin)
+    }
+    #[doc(hidden)]
+    #[deprecated(note = "renamed to `timeout`")]
+    pub fn with_timeout(self, timeout: Duration) -> Self {
+        self.timeout(timeout)
+    }
+    #[doc(hidden)]
+    #[deprecated(note = "renamed to `max_redirects`")]
+    pub fn with_max_redirects(self, max: usize) -> Self {
+        self.max_redirects(max)
+    }
+    #[doc(hidden)]
+    #[deprecated(note = "renamed to `cookie_jar`")]
+    pub fn with_cookie_jar(self, jar: CookieJar) -> Self {
+        self.cookie_jar(jar)
+    }
+
+    /// The URL paths are resolved against.
+    pub fn base_url(&self) -> &Url {
+        &self.base
+    }
+    /// The cookie jar, locked. Do not hold it across an `.await`.
+    pub fn jar(&self) -> MutexGuard<'_, CookieJar> {
+        lock(&self.jar)
+    }
+    /// The value of cookie `name` that would be sent to the base URL.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.jar().get_url(&self.base, name)
+    }
+
+    /// A GET request to `url` (a path, or a whole URL).
+    pub fn get(&self, url: &str) -> RequestBuilder<'_> {
+        self.request(Method::GET, url)
+    }
+    /// A POST request.
+    pub fn post(&self, url: &str) -> RequestBuilder<'_> {
+        self.request(Method::POST, url)
+    }
+    /// A PUT request.
+    pub fn put(&self, url: &str) -> RequestBuilder<'_> {
+        self.request(Method::PUT, url)
+    }
+    /// A PATCH request.
+    pub fn patch(&self, url: &str) -> RequestBuilder<'_> {
+        self.request(Method::PATCH, url)
+    }
+    /// A DELETE request.
+    pub fn delete(&self, url: &str) -> RequestBuilder<'_> {
+        self.request(Method::DELETE, url)
+    }
+    /// A HEAD request.
+    pub fn head(&self, url: &str) -> RequestBuilder<'_> {
+        self.request(Method::HEAD, url)
+    }
+    /// An OPTIONS request.
+    pub fn options(&self, url: &str) -> RequestBuilder<'_> {
+        self.request(Method::OPTIONS, url)
+    }
+    /// A request with any method.
+    pub fn request(&self, method: Method, url: &str) -> RequestBuilder<'_> {
+        RequestBuilder::new(self, method, self.resolve(url))
+    }
+
+    /// The URL of `target` against the base URL, and its request URI; both are kept for
+    /// the targets last used, as tests request the same few paths over and over.
+    fn resolve(&self, target: &str) -> Result<(Arc<Url>, Uri), Error> {
+        {
+            let cache = lock(&self.cache);
+            if let Some((_, url, uri)) = cache.iter().find(|(t, _, _)| t == target) {
+                return Ok((url.clone(), uri.clone()));
+            }
+        }
+        let url = self.base.join(target).map_err(|source| Error::InvalidUrl {
+            url: target.to_owned(),
+            source,
+        })?;
+        if !matches!(url.scheme(), "http" | "https") || !url.has_host() {
+            return Err(Error::UnsupportedUrl {
+                url: url.to_string(),
+            });
+        }
+        let uri = self.uri_for(&url)?;
+        let url = Arc::new(url);
+        let mut cache = lock(&self.cache);
+        if cache.len() >= URL_CACHE_SIZE {
+            cache.remove(0);
+        }
+        cache.push((target.to_owned(), url.clone(), uri.clone()));
+        Ok((url, uri))
+    }
+
+    /// The request URI: absolute for real HTTP, origin-form (`/path?query`) in-process.
+    pub(super) fn uri_for(&self, url: &Url) -> Result<Uri, Error> {
+        let uri = if self.transport.absolute_uri() {
+            Uri::try_from(url.as_str())
+        } else {
+            Uri::try_from(&url[Position::BeforePath..Position::AfterQuery])
+        };
+        uri.map_err(|_| Error::UnsupportedUrl {
+            url: url.to_string(),
+        })
+    }
+
+    /// One request as it goes on the wire, with the client's headers, cookies and the
+    /// browser headers added.
+    pub(super) fn build(
+        &self,
+        method: &Method,
+        url: &Url,
+        uri: Uri,
+        headers: &HeaderMap,
+        body: Bytes,
+    ) -> Result<Request<Body>, Error> {
+        let bad_url = || Error::UnsupportedUrl {
+            url: url.to_string(),
+        };
+        let length = body.len();
+        let mut request = Request::new(Body::new(body));
+        *request.method_mut() = method.clone();
+        *request.uri_mut() = uri;
+        let defaults = &self.default_headers;
+        // Whether the request or the client's defaults set this header already (both are
+        // usually empty, so this is cheap).
+        let set = |name: &HeaderName| {
+            (!headers.is_empty() && headers.contains_key(name))
+                || (!defaults.is_empty() && defaults.contains_key(name))
+        };
+        let h = request.headers_mut();
+        if !headers.is_empty() {
+            h.clone_from(headers);
+        }
+        for (name, value) in defaults {
+            if headers.is_empty() || !headers.contains_key(name) {
+                h.insert(name.clone(), value.clone());
+            }
+        }
+        if !self.transport.absolute_uri() && !set(&header::HOST) {
+            let host = &url[Position::BeforeHost..Position::AfterPort];
+            let host = match &self.host_header {
+                Some(value) if value.as_bytes() == host.as_bytes() => value.clone(),
+                _ => HeaderValue::from_str(host).map_err(|_| bad_url())?,
+            };
+            h.insert(header::HOST, host);
+        }
+        if !set(&header::COOKIE)
+            && let Some(cookies) = self.jar().header_for_url(url)
+            && let Ok(value) = HeaderValue::try_from(cookies)
+        {
+            h.insert(header::COOKIE, value);
+        }
+        if (length > 0 || !is_safe(method)) && !set(&header::CONTENT_LENGTH) {
+            h.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+        }
+        let from = match &self.browser {
+            BrowserHeaders::Off => return Ok(request),
+            BrowserHeaders::SameOrigin => None,
+            BrowserHeaders::From(from) => Some(from),
+        };
+        if !set(&SEC_FETCH_SITE) {
+            let site = from.map_or("same-origin", |from| sec_fetch_site(from, url));
+            h.insert(SEC_FETCH_SITE, HeaderValue::from_static(site));
+        }
+        if !is_safe(method) && !set(&header::ORIGIN) {
+            let origin = from.unwrap_or(url).origin().ascii_serialization();
+            if let Ok(value) = HeaderValue::from_str(&origin) {
+                h.insert(header::ORIGIN, value);
+            }
+        }
+        Ok(request)
+    }
+}
+
+/// The base URL of in-process clients.
+#[allow(clippy::expect_used)] // a literal that always parses, not input
+fn localhost() -> Url {
+    Url::parse("http://localhost/").expect("a literal URL")
+}
+
+/// Targets (paths or URLs as given) with their resolved URL and request URI.
+type UrlCache = Vec<(String, Arc<Url>, Uri)>;
+
+/// How many resolved targets a client keeps.
+const URL_CACHE_SIZE: usize = 32;
+
+const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
+
+pub(super) fn is_safe(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+    )
+}
+
+/// `Sec-Fetch-Site` for a request from a page at `from` to `to`.
+fn sec_fetch_site(from: &Url, to: &Url) -> &'static str {
+    if from.origin() == to.origin() {
+        return "same-origin";
+    }
+    let site = |u: &Url| {
+        let host = u.host_str().unwrap_or("");
+        (
+            u.scheme().to_owned(),
+            psl::domain_str(host).unwrap_or(host).to_owned(),
+        )
+    };
+    if site(from) == site(to) {
+        "same-site"
+    } else {
+        "cross-site"
+    }
+}

@@ -1,0 +1,152 @@
+//! One cookie as the jar keeps it: the fields of RFC 6265's storage model, and the
+//! `SameSite` attribute.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The `SameSite` attribute of a stored cookie.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SameSite {
+    /// `SameSite=Strict`.
+    Strict,
+    /// `SameSite=Lax`.
+    Lax,
+    /// `SameSite=None`.
+    None,
+}
+
+/// One cookie in the jar, with the fields of RFC 6265's storage model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCookie {
+    pub(super) name: String,
+    pub(super) value: String,
+    pub(super) domain: String,
+    pub(super) path: String,
+    pub(super) host_only: bool,
+    pub(super) secure: bool,
+    pub(super) http_only: bool,
+    pub(super) same_site: Option<SameSite>,
+    pub(super) expires: Option<SystemTime>,
+    /// When the jar stored it; with `seq`, the order the `Cookie` header lists cookies in.
+    pub(super) creation: SystemTime,
+    pub(super) seq: u64,
+}
+
+impl StoredCookie {
+    /// A host-only session cookie for `host` with path `/`, to be put in a jar with
+    /// [`CookieJar::insert`](super::CookieJar::insert). `host` is lower-cased; the builder methods change the rest.
+    pub fn new(name: impl Into<String>, value: impl Into<String>, host: &str) -> Self {
+        StoredCookie {
+            name: name.into(),
+            value: value.into(),
+            domain: host.trim_start_matches('.').to_ascii_lowercase(),
+            path: "/".to_owned(),
+            host_only: true,
+            secure: false,
+            http_only: false,
+            same_site: None,
+            expires: None,
+            creation: UNIX_EPOCH,
+            seq: 0,
+        }
+    }
+    /// Sets the path (a path not starting with `/` becomes `/`).
+    pub fn with_path(mut self, path: &str) -> Self {
+        self.path = if path.starts_with('/') {
+            path.to_owned()
+        } else {
+            "/".to_owned()
+        };
+        self
+    }
+    /// Sends the cookie to subdomains of its domain too (as a `Domain` attribute does).
+    pub fn with_subdomains(mut self) -> Self {
+        self.host_only = false;
+        self
+    }
+    /// Marks the cookie `Secure`.
+    pub fn with_secure(mut self, secure: bool) -> Self {
+        self.secure = secure;
+        self
+    }
+    /// Marks the cookie `HttpOnly`.
+    pub fn with_http_only(mut self, http_only: bool) -> Self {
+        self.http_only = http_only;
+        self
+    }
+    /// Sets the expiry time (a persistent cookie); `None` makes it a session cookie.
+    pub fn with_expires(mut self, expires: Option<SystemTime>) -> Self {
+        self.expires = expires;
+        self
+    }
+    /// The cookie's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// The cookie's value, as the server sent it (no decoding).
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+    /// The domain: the request host for a host-only cookie, else the `Domain` attribute.
+    pub fn domain(&self) -> &str {
+        &self.domain
+    }
+    /// The path the cookie is sent to (and below).
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+    /// Whether the cookie goes only to exactly its domain (no `Domain` attribute was given).
+    pub fn host_only(&self) -> bool {
+        self.host_only
+    }
+    /// Whether the cookie is sent only over secure connections.
+    pub fn secure(&self) -> bool {
+        self.secure
+    }
+    /// Whether the cookie had `HttpOnly` (kept; an HTTP client sends it anyway).
+    pub fn http_only(&self) -> bool {
+        self.http_only
+    }
+    /// The `SameSite` attribute, if one was given.
+    pub fn same_site(&self) -> Option<SameSite> {
+        self.same_site
+    }
+    /// When the cookie expires; `None` for a session cookie.
+    pub fn expires(&self) -> Option<SystemTime> {
+        self.expires
+    }
+    /// The cookie as a [`cookie::Cookie`], with its attributes (`Domain` only when the
+    /// cookie is not host-only), for code that works with the `cookie` crate.
+    pub fn to_cookie(&self) -> cookie::Cookie<'static> {
+        let mut c = cookie::Cookie::new(self.name.clone(), self.value.clone());
+        c.set_path(self.path.clone());
+        if !self.host_only {
+            c.set_domain(self.domain.clone());
+        }
+        c.set_secure(self.secure);
+        c.set_http_only(self.http_only);
+        c.set_same_site(self.same_site.map(|s| match s {
+            SameSite::Strict => cookie::SameSite::Strict,
+            SameSite::Lax => cookie::SameSite::Lax,
+            SameSite::None => cookie::SameSite::None,
+        }));
+        if let Some(expires) = self.expires {
+            // Clamped to the year 9999, the last that `time` holds.
+            c.set_expires(cookie::time::OffsetDateTime::from(
+                expires.min(far_future()),
+            ));
+        }
+        c
+    }
+    pub(super) fn is_expired(&self, now: SystemTime) -> bool {
+        matches!(self.expires, Some(t) if t <= now)
+    }
+}
+
+/// Stands for "later than anything": the end of year 9999 (or what the platform can hold).
+pub(super) fn far_future() -> SystemTime {
+    UNIX_EPOCH
+        .checked_add(Duration::from_secs(253_402_300_799))
+        .or_else(|| UNIX_EPOCH.checked_add(Duration::from_secs(u64::from(u32::MAX))))
+        .unwrap_or(UNIX_EPOCH)
+}

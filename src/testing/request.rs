@@ -1,0 +1,434 @@
+//! The request builder: headers, query, body and redirect policy of one request, and the
+//! round trips that send it, follow its redirects and store the cookies of each response.
+
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, StatusCode, Uri};
+use url::Url;
+
+use super::client::{Error, TestClient, is_safe};
+use super::multipart::Multipart;
+use super::response::{Redirect, TestResponse};
+use super::transport::BoxError;
+use super::xsrf::Xsrf;
+
+/// The body of a request being built.
+#[derive(Debug)]
+enum Payload {
+    Empty,
+    Raw(Bytes),
+    Form(String),
+    Json(String),
+    Multipart(Multipart),
+}
+
+impl Payload {
+    /// The body's bytes and the `Content-Type` it implies.
+    fn into_bytes(self) -> (Bytes, Option<HeaderValue>) {
+        match self {
+            Payload::Empty => (Bytes::new(), None),
+            Payload::Raw(bytes) => (bytes, None),
+            Payload::Form(form) => (
+                Bytes::from(form),
+                Some(HeaderValue::from_static(
+                    "application/x-www-form-urlencoded",
+                )),
+            ),
+            Payload::Json(json) => (
+                Bytes::from(json),
+                Some(HeaderValue::from_static("application/json")),
+            ),
+            Payload::Multipart(form) => {
+                let (bytes, content_type) = form.encode();
+                (bytes, HeaderValue::from_str(&content_type).ok())
+            }
+        }
+    }
+}
+
+/// How [`RequestBuilder::query`], [`form`](RequestBuilder::form) and
+/// [`json`](RequestBuilder::json) encode a value, and where it goes.
+#[derive(Debug, Clone, Copy)]
+enum Encoding {
+    Query,
+    Form,
+    Json,
+}
+
+impl Encoding {
+    /// What [`Error::Encode`] calls it.
+    fn what(self) -> &'static str {
+        match self {
+            Encoding::Query => "query",
+            Encoding::Form => "form",
+            Encoding::Json => "JSON body",
+        }
+    }
+
+    fn encode<T: serde::Serialize + ?Sized>(self, value: &T) -> Result<String, BoxError> {
+        Ok(match self {
+            Encoding::Query | Encoding::Form => serde_urlencoded::to_string(value)?,
+            Encoding::Json => serde_json::to_string(value)?,
+        })
+    }
+}
+
+/// Appends `more` (already encoded) to a query string.
+fn append_query(query: &mut String, more: &str) {
+    if !query.is_empty() && !more.is_empty() {
+        query.push('&');
+    }
+    query.push_str(more);
+}
+
+/// A request being built; await it for a [`TestResponse`] (or call [`send`](Self::send)
+/// for a `Result`).
+#[must_use = "a request does nothing until it is awaited"]
+#[derive(Debug)]
+pub struct RequestBuilder<'c> {
+    client: &'c TestClient,
+    method: Method,
+    /// The resolved URL and request URI (`None` when it could not be resolved: see `error`).
+    target: Option<(Arc<Url>, Uri)>,
+    headers: HeaderMap,
+    /// Query parameters added by [`query`](Self::query), encoded (empty when none).
+    query: String,
+    body: Payload,
+    timeout: Option<Duration>,
+    max_redirects: Option<usize>,
+    xsrf: bool,
+    error: Option<Error>,
+}
+
+impl<'c> RequestBuilder<'c> {
+    /// A request to `target` (or the error that resolving it gave).
+    pub(super) fn new(
+        client: &'c TestClient,
+        method: Method,
+        target: Result<(Arc<Url>, Uri), Error>,
+    ) -> Self {
+        let (target, error) = match target {
+            Ok(target) => (Some(target), None),
+            Err(e) => (None, Some(e)),
+        };
+        RequestBuilder {
+            client,
+            method,
+            target,
+            headers: HeaderMap::new(),
+            query: String::new(),
+            body: Payload::Empty,
+            timeout: None,
+            max_redirects: None,
+            xsrf: true,
+            error,
+        }
+    }
+
+    fn fail(mut self, error: Error) -> Self {
+        self.error.get_or_insert(error);
+        self
+    }
+
+    /// Adds a header (an invalid name or value makes the request fail when sent).
+    pub fn header<K, V>(mut self, name: K, value: V) -> Self
+    where
+        K: TryInto<HeaderName>,
+        K::Error: Into<BoxError>,
+        V: TryInto<HeaderValue>,
+        V::Error: Into<BoxError>,
+    {
+        let name = match name.try_into() {
+            Ok(n) => n,
+            Err(e) => {
+                return self.fail(Error::InvalidHeader {
+                    name: String::new(),
+                    source: e.into(),
+                });
+            }
+        };
+        match value.try_into() {
+            Ok(v) => {
+                self.headers.append(name, v);
+                self
+            }
+            Err(e) => self.fail(Error::InvalidHeader {
+                name: name.to_string(),
+                source: e.into(),
+            }),
+        }
+    }
+    /// Adds query parameters (anything serde_urlencoded takes: pairs, maps, structs).
+    pub fn query<T: serde::Serialize + ?Sized>(self, query: &T) -> Self {
+        self.encoded(Encoding::Query, query)
+    }
+    /// Sends an `application/x-www-form-urlencoded` body.
+    pub fn form<T: serde::Serialize + ?Sized>(self, form: &T) -> Self {
+        self.encoded(Encoding::Form, form)
+    }
+    /// Sends a JSON body (`application/json`).
+    pub fn json<T: serde::Serialize + ?Sized>(self, json: &T) -> Self {
+        self.encoded(Encoding::Json, json)
+    }
+    /// Encodes `value` and puts it where `encoding` says.
+    fn encoded<T: serde::Serialize + ?Sized>(mut self, encoding: Encoding, value: &T) -> Self {
+        let text = match encoding.encode(value) {
+            Ok(text) => text,
+            Err(source) => {
+                return self.fail(Error::Encode {
+                    what: encoding.what(),
+                    source,
+                });
+            }
+        };
+        match encoding {
+            Encoding::Query if self.query.is_empty() => self.query = text,
+            Encoding::Query => append_query(&mut self.query, &text),
+            Encoding::Form => self.body = Payload::Form(text),
+            Encoding::Json => self.body = Payload::Json(text),
+        }
+        self
+    }
+    /// Sends a `multipart/form-data` body.
+    pub fn multipart(mut self, form: Multipart) -> Self {
+        self.body = Payload::Multipart(form);
+        self
+    }
+    /// Sends these bytes as the body (set a `Content-Type` with [`header`](Self::header)).
+    pub fn body(mut self, body: impl Into<Bytes>) -> Self {
+        self.body = Payload::Raw(body.into());
+        self
+    }
+    /// HTTP basic authentication.
+    pub fn basic_auth(self, user: &str, password: Option<&str>) -> Self {
+        use base64::Engine as _;
+        let credentials = format!("{user}:{}", password.unwrap_or(""));
+        let value = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(credentials)
+        );
+        self.header(header::AUTHORIZATION, value)
+    }
+    /// A bearer token (`Authorization: Bearer …`).
+    pub fn bearer_auth(self, token: &str) -> Self {
+        self.header(header::AUTHORIZATION, format!("Bearer {token}"))
+    }
+    /// A timeout for this request (including the redirects it follows).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+    /// Follows redirects, at most the client's limit (10 by default). 301, 302 and 303
+    /// turn a POST into a GET; 307 and 308 keep the method and body.
+    pub fn follow_redirects(mut self) -> Self {
+        self.max_redirects = Some(self.client.max_redirects);
+        self
+    }
+    /// Follows at most `max` redirects.
+    pub fn max_redirects(mut self, max: usize) -> Self {
+        self.max_redirects = Some(max);
+        self
+    }
+    /// Does not hand the XSRF token back on this request.
+    pub fn without_xsrf(mut self) -> Self {
+        self.xsrf = false;
+        self
+    }
+
+    /// Sends the request, following redirects if asked, and stores the cookies of every
+    /// response in the client's jar.
+    pub async fn send(self) -> Result<TestResponse, Error> {
+        let RequestBuilder {
+            client,
+            mut method,
+            target,
+            mut headers,
+            query,
+            mut body,
+            timeout,
+            max_redirects,
+            xsrf,
+            error,
+        } = self;
+        let (mut url, mut uri) = match (error, target) {
+            (None, Some(target)) => target,
+            (Some(error), _) => return Err(error),
+            (None, None) => return Err(Error::UnsupportedUrl { url: String::new() }),
+        };
+        if !query.is_empty() {
+            let joined = match url.query() {
+                Some(q) if !q.is_empty() => {
+                    let mut joined = q.to_owned();
+                    append_query(&mut joined, &query);
+                    joined
+                }
+                _ => query,
+            };
+            Arc::make_mut(&mut url).set_query(Some(&joined));
+            uri = client.uri_for(&url)?;
+        }
+        if xsrf
+            && !is_safe(&method)
+            && let Some(x) = &client.xsrf
+        {
+            let token = client.jar().get_url(&url, &x.cookie);
+            if let Some(token) = token {
+                add_xsrf(x, &token, &mut body, &mut headers);
+            }
+        }
+        let (mut payload, content_type) = body.into_bytes();
+        if let Some(content_type) = content_type
+            && !headers.contains_key(header::CONTENT_TYPE)
+        {
+            headers.insert(header::CONTENT_TYPE, content_type);
+        }
+
+        let timeout = timeout.or(client.timeout);
+        let for_timeout = timeout.map(|after| (after, method.clone(), url.to_string()));
+        let mut redirects = Vec::new();
+        let round_trips =
+            async move {
+                loop {
+                    let request = client.build(
+                        &method,
+                        &url,
+                        std::mem::take(&mut uri),
+                        &headers,
+                        payload.clone(),
+                    )?;
+                    tracing::trace!(%method, %url, "test client request");
+                    let response = client.transport.call(request).await.map_err(|source| {
+                        Error::Transport {
+                            method: method.clone(),
+                            url: url.to_string(),
+                            source,
+                        }
+                    })?;
+                    let (parts, body) = response.into_parts();
+                    {
+                        let mut jar = client.jar();
+                        for value in parts.headers.get_all(header::SET_COOKIE) {
+                            if let Err(e) = jar.store_bytes(&url, value.as_bytes()) {
+                                tracing::debug!(error = %e, %url, "cookie ignored");
+                            }
+                        }
+                    }
+                    let location = match max_redirects {
+                        Some(_) if is_redirect(parts.status) => parts.headers.get(header::LOCATION),
+                        _ => None,
+                    };
+                    let (Some(location), Some(max)) = (location, max_redirects) else {
+                        return Ok(TestResponse {
+                            method,
+                            url,
+                            status: parts.status,
+                            headers: parts.headers,
+                            body,
+                            redirects: std::mem::take(&mut redirects),
+                        });
+                    };
+                    let location = String::from_utf8_lossy(location.as_bytes()).into_owned();
+                    if redirects.len() >= max {
+                        return Err(Error::TooManyRedirects {
+                            method,
+                            url: url.to_string(),
+                            max,
+                        });
+                    }
+                    let next = url
+                        .join(&location)
+                        .ok()
+                        .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
+                        .ok_or_else(|| Error::BadRedirect {
+                            url: url.to_string(),
+                            location: location.clone(),
+                        })?;
+                    let status = parts.status;
+                    let hop_method = method.clone();
+                    if (status == StatusCode::SEE_OTHER && method != Method::HEAD)
+                        || (matches!(status, StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND)
+                            && method == Method::POST)
+                    {
+                        method = Method::GET;
+                        payload = Bytes::new();
+                        headers.remove(header::CONTENT_TYPE);
+                        headers.remove(header::CONTENT_LENGTH);
+                    }
+                    if next.origin() != url.origin() {
+                        headers.remove(header::AUTHORIZATION);
+                    }
+                    let set_cookies = parts
+                        .headers
+                        .get_all(header::SET_COOKIE)
+                        .iter()
+                        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                        .collect();
+                    uri = client.uri_for(&next)?;
+                    let from = std::mem::replace(&mut url, Arc::new(next));
+                    redirects.push(Redirect {
+                        method: hop_method,
+                        url: Arc::unwrap_or_clone(from),
+                        status,
+                        location,
+                        set_cookies,
+                    });
+                }
+            };
+        match for_timeout {
+            None => round_trips.await,
+            Some((after, method, url)) => match tokio::time::timeout(after, round_trips).await {
+                Ok(result) => result,
+                Err(_) => Err(Error::Timeout { method, url, after }),
+            },
+        }
+    }
+}
+
+fn is_redirect(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308)
+}
+
+fn add_xsrf(x: &Xsrf, token: &str, body: &mut Payload, headers: &mut HeaderMap) {
+    match body {
+        Payload::Form(form) => {
+            if !url::form_urlencoded::parse(form.as_bytes()).any(|(k, _)| k == x.field.as_str()) {
+                let mut s = url::form_urlencoded::Serializer::new(std::mem::take(form));
+                s.append_pair(&x.field, token);
+                *form = s.finish();
+            }
+        }
+        Payload::Multipart(m) => {
+            if !m.has_field(&x.field) {
+                *m = std::mem::take(m).text(x.field.clone(), token);
+            }
+        }
+        _ => {
+            if !headers.contains_key(&x.header)
+                && let Ok(v) = HeaderValue::from_str(token)
+            {
+                headers.insert(x.header.clone(), v);
+            }
+        }
+    }
+}
+
+impl<'c> IntoFuture for RequestBuilder<'c> {
+    type Output = TestResponse;
+    type IntoFuture = Pin<Box<dyn Future<Output = TestResponse> + Send + 'c>>;
+
+    /// Sends the request; panics with the method, the URL and the reason when no response
+    /// came (use [`send`](RequestBuilder::send) for a `Result`).
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            match self.send().await {
+                Ok(response) => response,
+                Err(e) => panic!("squall TestClient: {e}"),
+            }
+        })
+    }
+}
