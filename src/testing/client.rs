@@ -316,40 +316,6 @@ impl TestClient {
         self
     }
 
-    /// The names these setters had before the crate settled on setters without `with_`;
-    /// kept so that code written against them still builds.
-    #[doc(hidden)]
-    #[deprecated(note = "renamed to `default_header`")]
-    pub fn with_default_header(self, name: HeaderName, value: HeaderValue) -> Self {
-        self.default_header(name, value)
-    }
-    #[doc(hidden)]
-    #[deprecated(note = "renamed to `xsrf`")]
-    pub fn with_xsrf(self, xsrf: Xsrf) -> Self {
-        self.xsrf(xsrf)
-    }
-    #[doc(hidden)]
-    #[deprecated(note = "renamed to `origin`")]
-    #[track_caller]
-    pub fn with_origin(self, origin: &str) -> Self {
-        self.origin(origin)
-    }
-    #[doc(hidden)]
-    #[deprecated(note = "renamed to `timeout`")]
-    pub fn with_timeout(self, timeout: Duration) -> Self {
-        self.timeout(timeout)
-    }
-    #[doc(hidden)]
-    #[deprecated(note = "renamed to `max_redirects`")]
-    pub fn with_max_redirects(self, max: usize) -> Self {
-        self.max_redirects(max)
-    }
-    #[doc(hidden)]
-    #[deprecated(note = "renamed to `cookie_jar`")]
-    pub fn with_cookie_jar(self, jar: CookieJar) -> Self {
-        self.cookie_jar(jar)
-    }
-
     /// The URL paths are resolved against.
     pub fn base_url(&self) -> &Url {
         &self.base
