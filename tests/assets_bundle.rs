@@ -365,6 +365,27 @@ fn bad_inputs_are_clear_errors() {
 }
 
 #[test]
+fn import_errors_name_1_based_lines() {
+    let dir = site();
+    let root = dir.path();
+    put(root, "css/missing-import.css", "missing-import.css");
+    put(root, "css/cycle-a.css", "cycle-a.css");
+    put(root, "css/cycle-b.css", "cycle-b.css");
+    let assets = production(root);
+    assert_eq!(
+        build_err(&assets, &["css/missing-import.css"])
+            .split(" (")
+            .next()
+            .unwrap(),
+        "css/missing-import.css:3:1: url(parts/nope.css) names a file that does not exist"
+    );
+    assert_eq!(
+        build_err(&assets, &["css/cycle-a.css"]),
+        "css/cycle-b.css:3:1: @import url(cycle-a.css) makes a cycle; refused"
+    );
+}
+
+#[test]
 fn a_syntax_error_at_run_time_serves_the_sources_unminified() {
     let dir = site();
     let root = dir.path();

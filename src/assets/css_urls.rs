@@ -73,6 +73,18 @@ pub enum Error {
         /// The reference as written.
         url: String,
     },
+    /// An `@import` leads back to a sheet that is being imported (or nests too deep).
+    #[error("{file}:{line}:{column}: @import url({url}) makes a cycle; refused")]
+    ImportCycle {
+        /// The stylesheet with the `@import`, as given to the bundle.
+        file: String,
+        /// Line of the `@import`, from 1.
+        line: u32,
+        /// Column of the `@import`, from 1.
+        column: u32,
+        /// The reference as written.
+        url: String,
+    },
     /// Reading the referenced file or writing its copy failed.
     #[error("{path}: {source}")]
     Io {

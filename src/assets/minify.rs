@@ -361,14 +361,16 @@ fn css_inner(
             );
             continue;
         }
+        // `rules::Location` counts lines from 0 (columns from 1); errors count both from 1.
+        let (line, column) = (import.loc.line.saturating_add(1), import.loc.column);
         let cut = reference.find(['?', '#']).unwrap_or(reference.len());
         let target = match css_urls::resolve(ctx.static_root, &base_dir, &reference[..cut]) {
             css_urls::Resolved::File(found) => found,
             css_urls::Resolved::Missing(looked) => {
                 return Err(css_urls::Error::Missing {
                     file: file.to_owned(),
-                    line: import.loc.line,
-                    column: import.loc.column,
+                    line,
+                    column,
                     url: reference.to_owned(),
                     path: looked,
                 }
@@ -377,18 +379,21 @@ fn css_inner(
             css_urls::Resolved::Outside => {
                 return Err(css_urls::Error::Outside {
                     file: file.to_owned(),
-                    line: import.loc.line,
-                    column: import.loc.column,
+                    line,
+                    column,
                     url: reference.to_owned(),
                 }
                 .into());
             }
         };
         if stack.contains(&target) || stack.len() > MAX_DEPTH {
-            return Err(other(format!(
-                "{}:{}: @import cycle through {reference}",
-                import.loc.line, import.loc.column
-            )));
+            return Err(css_urls::Error::ImportCycle {
+                file: file.to_owned(),
+                line,
+                column,
+                url: reference.to_owned(),
+            }
+            .into());
         }
         let imported_name = target
             .strip_prefix(ctx.static_root)
