@@ -383,14 +383,8 @@ impl Assets {
                 manifest: manifest.clone(),
             });
         }
-        let lock = self
-            .inner
-            .building
-            .lock()
-            .entry(key.clone())
-            .or_default()
-            .clone();
-        let _one_build = lock.lock();
+        let slot = BuildSlot::claim(&self.inner.building, &key);
+        let _one_build = slot.lock.lock();
         if let Some(entry) = self.inner.built.read().get(&key) {
             return Ok(pick(entry));
         }
@@ -400,7 +394,6 @@ impl Assets {
         let entry = self.inner.entry_for(&report);
         let out = pick(&entry);
         self.inner.built.write().insert(key.clone(), entry);
-        self.inner.building.lock().remove(&key);
         Ok(out)
     }
 
@@ -411,6 +404,40 @@ impl Assets {
         let prefix = self.inner.config.url_prefix.trim_end_matches('/');
         let file = file.trim_start_matches("./");
         Ok(format!("{prefix}/{file}?v={}", &hash[..10]))
+    }
+}
+
+/// One bundle's place in the `building` map: concurrent first callers share its lock, so
+/// one builds and the others wait. Dropping it removes the key whether the build
+/// succeeded, failed or panicked, so a failed build is retried by the next call and the
+/// map never keeps keys of builds that are over.
+struct BuildSlot<'a> {
+    building: &'a Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    key: &'a str,
+    lock: Arc<Mutex<()>>,
+}
+
+impl<'a> BuildSlot<'a> {
+    fn claim(building: &'a Mutex<HashMap<String, Arc<Mutex<()>>>>, key: &'a str) -> Self {
+        let lock = building.lock().entry(key.to_owned()).or_default().clone();
+        BuildSlot {
+            building,
+            key,
+            lock,
+        }
+    }
+}
+
+impl Drop for BuildSlot<'_> {
+    fn drop(&mut self) {
+        let mut building = self.building.lock();
+        // A later caller may have put a new slot there already: leave that one alone.
+        if building
+            .get(self.key)
+            .is_some_and(|lock| Arc::ptr_eq(lock, &self.lock))
+        {
+            building.remove(self.key);
+        }
     }
 }
 
@@ -511,6 +538,33 @@ pub fn serve_no_cache(dir: impl AsRef<Path>) -> ServeAssets {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_build_leaves_no_key_behind_and_the_next_call_retries() {
+        let dir = tempfile::tempdir().unwrap();
+        let assets = Assets::new(AssetsConfig {
+            static_dir: dir.path().into(),
+            output_dir: dir.path().join("combined"),
+            url_prefix: "/static/".into(),
+            cdn_prefix: None,
+            mode: Mode::Production,
+        })
+        .unwrap();
+        assert!(matches!(
+            assets.tags(&["js/late.js"]),
+            Err(Error::Bundle(bundle::Error::NotFound { .. }))
+        ));
+        assert!(
+            assets.inner.building.lock().is_empty(),
+            "the failed build's key is still in the building map"
+        );
+        std::fs::create_dir_all(dir.path().join("js")).unwrap();
+        std::fs::write(dir.path().join("js/late.js"), "var late = 1;").unwrap();
+        let tag = assets.tags(&["js/late.js"]).unwrap();
+        assert!(tag.starts_with("<script src=\"/static/combined/late."), "{tag}");
+        assert_eq!(assets.builds(), 1);
+        assert!(assets.inner.building.lock().is_empty());
+    }
 
     #[test]
     fn tags_escape_urls() {
