@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use squall::assets::minijinja::{PrecompileReport, precompile};
 use squall::assets::{Assets, AssetsConfig, Mode};
+use squall::assets::{PrecompileReport, precompile};
 
 /// Combines, minifies and fingerprints every `static(...)`/`static_url(...)` bundle the
 /// templates use, so production builds nothing at run time.

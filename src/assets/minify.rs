@@ -6,15 +6,19 @@
 //! unwinding into the caller.
 //!
 //! ```
-//! use squall::assets::minify::{js, JsEngine};
-//!
-//! let out = js("js/app.js", "/*! (c) me */\nfunction add(first, second) { return first + second; }\nwindow.add = add;", JsEngine::Oxc)?;
-//! assert!(out.starts_with("/*! (c) me */"));
-//! assert!(out.len() < 70);
-//!
-//! let err = js("js/bad.js", "let x = ;", JsEngine::Oxc).unwrap_err();
-//! assert_eq!(err.to_string(), "js/bad.js:1:9: syntax error: Unexpected token");
-//! # Ok::<(), squall::assets::minify::Error>(())
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use squall::assets::{Assets, AssetsConfig, BundleError, Error, MinifyError, Mode};
+//! # let dir = tempfile::tempdir()?;
+//! # let config = AssetsConfig { static_dir: dir.path().into(), output_dir: dir.path().join("out"),
+//! #     url_prefix: "/static/".into(), cdn_prefix: None, mode: Mode::Production };
+//! std::fs::write(dir.path().join("bad.js"), "let x = ;")?;
+//! let err = Assets::new(config)?.build(&["bad.js"]).unwrap_err();
+//! assert_eq!(err.to_string(), "bad.js:1:9: syntax error: Unexpected token");
+//! assert!(matches!(
+//!     err,
+//!     Error::Bundle(BundleError::Minify(MinifyError::Syntax { line: 1, column: 9, .. }))
+//! ));
+//! # Ok(()) }
 //! ```
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -24,12 +28,12 @@ use std::path::{Path, PathBuf};
 use lightningcss::targets::Browsers as CssBrowsers;
 use lightningcss::visitor::Visit;
 
-use super::css_urls;
+use super::css_urls::{self, ReferenceError};
 
 /// What can go wrong while minifying one file.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error {
+pub enum MinifyError {
     /// The file does not parse; `line` and `column` start at 1.
     #[error("{file}:{line}:{column}: syntax error: {message}")]
     Syntax {
@@ -52,10 +56,20 @@ pub enum Error {
         /// The panic message.
         message: String,
     },
-    /// A `url()` or `@import` in a stylesheet names a file that is missing or outside.
+    /// A `url()` or `@import` in a stylesheet names a file that is missing or outside,
+    /// or the `@import`s make a cycle.
     #[error(transparent)]
-    Reference(#[from] super::css_urls::Error),
-    /// The minifier failed for another reason (for CSS: printing or minifying the sheet).
+    Reference(#[from] ReferenceError),
+    /// lightningcss could not minify or print a sheet that parsed.
+    #[error("{file}: {source}")]
+    Css {
+        /// The file, as given to the bundle.
+        file: String,
+        /// lightningcss's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The minifier gave up on this file without a diagnostic.
     #[error("{file}: {message}")]
     Other {
         /// The file, as given to the bundle.
@@ -86,9 +100,9 @@ pub enum JsEngine {
 
 /// Browser versions the CSS output must work in (lightningcss targets).
 ///
-/// The default is a conservative baseline, Safari 14, Chrome 90 and Firefox 90: with no
-/// targets at all lightningcss rewrites `@media (min-width: 600px)` into range syntax
-/// (`(width >= 600px)`) that Safari before 16.4 ignores.
+/// The default is [`Browsers::BASELINE`]: with no targets at all lightningcss rewrites
+/// `@media (min-width: 600px)` into range syntax (`(width >= 600px)`) that Safari before
+/// 16.4 ignores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Browsers {
     /// Safari major version, if targeted.
@@ -104,18 +118,23 @@ pub struct Browsers {
 }
 
 impl Default for Browsers {
+    /// [`Browsers::BASELINE`].
     fn default() -> Self {
-        Browsers {
-            safari: Some(14),
-            chrome: Some(90),
-            firefox: Some(90),
-            edge: Some(90),
-            ios_saf: Some(14),
-        }
+        Browsers::BASELINE
     }
 }
 
 impl Browsers {
+    /// The default targets, a conservative baseline: Safari 14, Chrome 90, Firefox 90,
+    /// Edge 90 and iOS Safari 14.
+    pub const BASELINE: Browsers = Browsers {
+        safari: Some(14),
+        chrome: Some(90),
+        firefox: Some(90),
+        edge: Some(90),
+        ios_saf: Some(14),
+    };
+
     pub(crate) fn to_lightningcss(self) -> CssBrowsers {
         let v = |major: Option<u32>| major.map(|m| m << 16);
         CssBrowsers {
@@ -131,7 +150,7 @@ impl Browsers {
 
 /// Minifies one JavaScript file, a classic script (top-level names are globals and keep
 /// their names). `/*!` licence comments are kept. Never panics.
-pub fn js(file: &str, source: &str, engine: JsEngine) -> Result<String, Error> {
+pub(crate) fn js(file: &str, source: &str, engine: JsEngine) -> Result<String, MinifyError> {
     match engine {
         JsEngine::Oxc => guarded(file, "oxc", || oxc_js(file, source)),
         #[cfg(feature = "minify-js")]
@@ -139,11 +158,11 @@ pub fn js(file: &str, source: &str, engine: JsEngine) -> Result<String, Error> {
     }
 }
 
-fn guarded(
+fn guarded<T>(
     file: &str,
     engine: &'static str,
-    run: impl FnOnce() -> Result<String, Error>,
-) -> Result<String, Error> {
+    run: impl FnOnce() -> Result<T, MinifyError>,
+) -> Result<T, MinifyError> {
     match catch_unwind(AssertUnwindSafe(run)) {
         Ok(result) => result,
         Err(payload) => {
@@ -152,7 +171,7 @@ fn guarded(
                 .map(|s| (*s).to_owned())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".to_owned());
-            Err(Error::Panic {
+            Err(MinifyError::Panic {
                 file: file.to_owned(),
                 engine,
                 message,
@@ -161,7 +180,7 @@ fn guarded(
     }
 }
 
-fn oxc_js(file: &str, source: &str) -> Result<String, Error> {
+fn oxc_js(file: &str, source: &str) -> Result<String, MinifyError> {
     use oxc::allocator::Allocator;
     use oxc::codegen::{Codegen, CodegenOptions, CommentOptions, LegalComment};
     use oxc::minifier::MangleOptions;
@@ -178,7 +197,7 @@ fn oxc_js(file: &str, source: &str) -> Result<String, Error> {
             .map(|label| label.offset() as usize)
             .unwrap_or(0);
         let (line, column) = line_col(source, offset);
-        return Err(Error::Syntax {
+        return Err(MinifyError::Syntax {
             file: file.to_owned(),
             line,
             column,
@@ -186,7 +205,7 @@ fn oxc_js(file: &str, source: &str) -> Result<String, Error> {
         });
     }
     if parsed.panicked {
-        return Err(Error::Other {
+        return Err(MinifyError::Other {
             file: file.to_owned(),
             message: "the oxc parser gave up on this file".to_owned(),
         });
@@ -223,7 +242,7 @@ fn oxc_js(file: &str, source: &str) -> Result<String, Error> {
 }
 
 #[cfg(feature = "minify-js")]
-fn minify_js(file: &str, source: &str) -> Result<String, Error> {
+fn minify_js(file: &str, source: &str) -> Result<String, MinifyError> {
     let session = minify_js::Session::new();
     let mut out = Vec::with_capacity(source.len() / 2);
     match minify_js::minify(
@@ -232,14 +251,19 @@ fn minify_js(file: &str, source: &str) -> Result<String, Error> {
         source.as_bytes(),
         &mut out,
     ) {
-        Ok(()) => String::from_utf8(out).map_err(|_| Error::Other {
+        Ok(()) => String::from_utf8(out).map_err(|_| MinifyError::Other {
             file: file.to_owned(),
             message: "minify-js produced invalid UTF-8".to_owned(),
         }),
-        Err(e) => Err(Error::Other {
-            file: file.to_owned(),
-            message: format!("minify-js: {e:?}"),
-        }),
+        Err(e) => {
+            let (line, column) = line_col(source, e.source.start());
+            Err(MinifyError::Syntax {
+                file: file.to_owned(),
+                line,
+                column,
+                message: e.to_string(),
+            })
+        }
     }
 }
 
@@ -273,24 +297,10 @@ pub(crate) fn css(
     file: &str,
     path: &Path,
     source: &str,
-) -> Result<CssOutput, Error> {
+) -> Result<CssOutput, MinifyError> {
     let mut stack = Vec::new();
-    guarded_css(file, || css_inner(ctx, file, path, source, &mut stack))
-}
-
-fn guarded_css(
-    file: &str,
-    run: impl FnOnce() -> Result<CssOutput, Error>,
-) -> Result<CssOutput, Error> {
-    let mut out = None;
-    let result = guarded(file, "lightningcss", || {
-        out = Some(run()?);
-        Ok(String::new())
-    });
-    result?;
-    out.ok_or_else(|| Error::Other {
-        file: file.to_owned(),
-        message: "no output".to_owned(),
+    guarded(file, "lightningcss", || {
+        css_inner(ctx, file, path, source, &mut stack)
     })
 }
 
@@ -300,7 +310,7 @@ fn css_inner(
     path: &Path,
     source: &str,
     stack: &mut Vec<PathBuf>,
-) -> Result<CssOutput, Error> {
+) -> Result<CssOutput, MinifyError> {
     use lightningcss::rules::CssRule;
     use lightningcss::stylesheet::{MinifyOptions, ParserOptions, PrinterOptions, StyleSheet};
     use lightningcss::traits::ToCss;
@@ -321,7 +331,7 @@ fn css_inner(
             .as_ref()
             .map(|l| (l.line + 1, l.column))
             .unwrap_or((1, 1));
-        Error::Syntax {
+        MinifyError::Syntax {
             file: file.to_owned(),
             line,
             column,
@@ -344,9 +354,9 @@ fn css_inner(
     };
     sheet.license_comments.clear();
     out.licences = licences.into_iter().map(|c| format!("/*{c}*/")).collect();
-    let other = |message: String| Error::Other {
+    let css_error = |source: lightningcss::error::PrinterError| MinifyError::Css {
         file: file.to_owned(),
-        message,
+        source: Box::new(source),
     };
     for rule in &sheet.rules.0 {
         let CssRule::Import(import) = rule else {
@@ -357,7 +367,7 @@ fn css_inner(
             out.hoisted.push(
                 import
                     .to_css_string(PrinterOptions::default())
-                    .map_err(|e| other(e.to_string()))?,
+                    .map_err(css_error)?,
             );
             continue;
         }
@@ -367,7 +377,7 @@ fn css_inner(
         let target = match css_urls::resolve(ctx.static_root, &base_dir, &reference[..cut]) {
             css_urls::Resolved::File(found) => found,
             css_urls::Resolved::Missing(looked) => {
-                return Err(css_urls::Error::Missing {
+                return Err(ReferenceError::Missing {
                     file: file.to_owned(),
                     line,
                     column,
@@ -377,7 +387,7 @@ fn css_inner(
                 .into());
             }
             css_urls::Resolved::Outside => {
-                return Err(css_urls::Error::Outside {
+                return Err(ReferenceError::Outside {
                     file: file.to_owned(),
                     line,
                     column,
@@ -387,7 +397,7 @@ fn css_inner(
             }
         };
         if stack.contains(&target) || stack.len() > MAX_DEPTH {
-            return Err(css_urls::Error::ImportCycle {
+            return Err(ReferenceError::ImportCycle {
                 file: file.to_owned(),
                 line,
                 column,
@@ -399,11 +409,10 @@ fn css_inner(
             .strip_prefix(ctx.static_root)
             .map(|p| p.to_string_lossy().into_owned())
             .unwrap_or_else(|_| reference.to_owned());
-        let imported_source =
-            std::fs::read_to_string(&target).map_err(|e| css_urls::Error::Io {
-                path: target.clone(),
-                source: e,
-            })?;
+        let imported_source = std::fs::read_to_string(&target).map_err(|e| ReferenceError::Io {
+            path: target.clone(),
+            source: e,
+        })?;
         let inner = css_inner(ctx, &imported_name, &target, &imported_source, stack)?;
         out.licences.extend(inner.licences);
         out.hoisted.extend(inner.hoisted);
@@ -417,13 +426,13 @@ fn css_inner(
             let media = import
                 .media
                 .to_css_string(PrinterOptions::default())
-                .map_err(|e| other(e.to_string()))?;
+                .map_err(css_error)?;
             code = format!("@media {media}{{{code}}}");
         }
         if let Some(supports) = &import.supports {
             let condition = supports
                 .to_css_string(PrinterOptions::default())
-                .map_err(|e| other(e.to_string()))?;
+                .map_err(css_error)?;
             code = format!("@supports {condition}{{{code}}}");
         }
         if let Some(layer) = &import.layer {
@@ -431,7 +440,7 @@ fn css_inner(
                 Some(name) => format!(
                     " {}",
                     name.to_css_string(PrinterOptions::default())
-                        .map_err(|e| other(e.to_string()))?
+                        .map_err(css_error)?
                 ),
                 None => String::new(),
             };
@@ -464,14 +473,17 @@ fn css_inner(
             targets,
             ..MinifyOptions::default()
         })
-        .map_err(|e| other(e.to_string()))?;
+        .map_err(|source| MinifyError::Css {
+            file: file.to_owned(),
+            source: Box::new(source),
+        })?;
     let printed = sheet
         .to_css(PrinterOptions {
             minify: true,
             targets,
             ..PrinterOptions::default()
         })
-        .map_err(|e| other(e.to_string()))?;
+        .map_err(css_error)?;
     out.code.push_str(&printed.code);
     stack.pop();
     Ok(out)
@@ -505,7 +517,7 @@ fn leading_licence_comments(source: &str) -> Vec<&str> {
 }
 
 /// 1-based line and column (in characters) of a byte offset.
-pub(crate) fn line_col(source: &str, offset: usize) -> (u32, u32) {
+fn line_col(source: &str, offset: usize) -> (u32, u32) {
     let mut offset = offset.min(source.len());
     while !source.is_char_boundary(offset) {
         offset -= 1;
@@ -541,7 +553,7 @@ mod tests {
     fn syntax_error_names_line_and_column() {
         let err = js("b.js", "var a = 1;\nvar b = );", JsEngine::Oxc).unwrap_err();
         match err {
-            Error::Syntax { line, column, .. } => assert_eq!((line, column), (2, 9)),
+            MinifyError::Syntax { line, column, .. } => assert_eq!((line, column), (2, 9)),
             other => panic!("{other}"),
         }
     }
