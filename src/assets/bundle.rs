@@ -35,8 +35,9 @@ use std::path::{Component, Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::compress::{self, When};
+use super::css::{self, Browsers, CssContext, CssOutput, add_unique};
 use super::digest::{hashed_name, integrity, sanitize_stem, write_atomic};
-use super::minify::{self, Browsers, CssContext, JsEngine, MinifyError};
+use super::minify::{self, JsEngine, MinifyError};
 
 /// What can go wrong while building a bundle.
 #[derive(Debug, thiserror::Error)]
@@ -373,13 +374,13 @@ fn minify_all(
         output_dir,
         browsers: options.browsers,
     };
-    let one = |source: &Source<'_>| -> Result<minify::CssOutput, MinifyError> {
+    let one = |source: &Source<'_>| -> Result<CssOutput, MinifyError> {
         match kind {
-            Kind::Js => Ok(minify::CssOutput {
+            Kind::Js => Ok(CssOutput {
                 code: minify::js(source.name, &source.text, options.engine)?,
-                ..minify::CssOutput::default()
+                ..CssOutput::default()
             }),
-            Kind::Css => minify::css(&ctx, source.name, &source.path, &source.text),
+            Kind::Css => css::css(&ctx, source.name, &source.path, &source.text),
         }
     };
     let results: Vec<Result<_, MinifyError>> = if sources.len() == 1 {
@@ -418,11 +419,7 @@ fn minify_all(
         top.extend(out.licences);
         hoisted.extend(out.hoisted);
         codes.push(out.code);
-        for name in out.copied {
-            if !assets.contains(&name) {
-                assets.push(name);
-            }
-        }
+        add_unique(&mut assets, out.copied);
     }
     top.extend(hoisted);
     let mut parts: Vec<&str> = top.iter().map(String::as_str).collect();

@@ -1,5 +1,6 @@
-//! Minifiers: JavaScript through oxc (or the opt-in minify-js engine), CSS through
-//! lightningcss with browser targets.
+//! Minifying JavaScript through oxc (or the opt-in minify-js engine), and what every
+//! minifier shares: the error type and the guard that turns an engine's panic into an
+//! error. Stylesheets go through [`css`](super::css) with the same error and guard.
 //!
 //! Each source file is minified on its own, so a syntax error names the file, the line and
 //! the column, and a panic inside an engine is caught and returned as an error instead of
@@ -8,11 +9,23 @@
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use squall::assets::{Assets, AssetsConfig, BundleError, Error, MinifyError, Mode};
-//! # let dir = tempfile::tempdir()?;
-//! # let config = AssetsConfig { static_dir: dir.path().into(), output_dir: dir.path().join("out"),
-//! #     url_prefix: "/static/".into(), cdn_prefix: None, mode: Mode::Production };
+//!
+//! let dir = tempfile::tempdir()?;
+//! std::fs::write(dir.path().join("add.js"),
+//!     "/*! (c) me */\nfunction add(first, second) { return first + second; }\nwindow.add = add;")?;
 //! std::fs::write(dir.path().join("bad.js"), "let x = ;")?;
-//! let err = Assets::new(config)?.build(&["bad.js"]).unwrap_err();
+//! let assets = Assets::new(AssetsConfig {
+//!     static_dir: dir.path().into(),
+//!     output_dir: dir.path().join("combined"),
+//!     url_prefix: "/static/".into(),
+//!     cdn_prefix: None,
+//!     mode: Mode::Production,
+//! })?;
+//! let report = assets.build(&["add.js"])?;
+//! let js = std::fs::read_to_string(dir.path().join("combined").join(&report.file))?;
+//! assert!(js.starts_with("/*! (c) me */") && js.len() < 70, "{js}");
+//!
+//! let err = assets.build(&["bad.js"]).unwrap_err();
 //! assert_eq!(err.to_string(), "bad.js:1:9: syntax error: Unexpected token");
 //! assert!(matches!(
 //!     err,
@@ -23,12 +36,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use std::path::{Path, PathBuf};
-
-use lightningcss::targets::Browsers as CssBrowsers;
-use lightningcss::visitor::Visit;
-
-use super::css_urls::{self, ReferenceError};
+use super::css_urls::ReferenceError;
 
 /// What can go wrong while minifying one file.
 #[derive(Debug, thiserror::Error)]
@@ -98,56 +106,6 @@ pub enum JsEngine {
     MinifyJs,
 }
 
-/// Browser versions the CSS output must work in (lightningcss targets).
-///
-/// The default is [`Browsers::BASELINE`]: with no targets at all lightningcss rewrites
-/// `@media (min-width: 600px)` into range syntax (`(width >= 600px)`) that Safari before
-/// 16.4 ignores.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Browsers {
-    /// Safari major version, if targeted.
-    pub safari: Option<u32>,
-    /// Chrome major version, if targeted.
-    pub chrome: Option<u32>,
-    /// Firefox major version, if targeted.
-    pub firefox: Option<u32>,
-    /// Edge major version, if targeted.
-    pub edge: Option<u32>,
-    /// iOS Safari major version, if targeted.
-    pub ios_saf: Option<u32>,
-}
-
-impl Default for Browsers {
-    /// [`Browsers::BASELINE`].
-    fn default() -> Self {
-        Browsers::BASELINE
-    }
-}
-
-impl Browsers {
-    /// The default targets, a conservative baseline: Safari 14, Chrome 90, Firefox 90,
-    /// Edge 90 and iOS Safari 14.
-    pub const BASELINE: Browsers = Browsers {
-        safari: Some(14),
-        chrome: Some(90),
-        firefox: Some(90),
-        edge: Some(90),
-        ios_saf: Some(14),
-    };
-
-    pub(crate) fn to_lightningcss(self) -> CssBrowsers {
-        let v = |major: Option<u32>| major.map(|m| m << 16);
-        CssBrowsers {
-            safari: v(self.safari),
-            chrome: v(self.chrome),
-            firefox: v(self.firefox),
-            edge: v(self.edge),
-            ios_saf: v(self.ios_saf),
-            ..CssBrowsers::default()
-        }
-    }
-}
-
 /// Minifies one JavaScript file, a classic script (top-level names are globals and keep
 /// their names). `/*!` licence comments are kept. Never panics.
 pub(crate) fn js(file: &str, source: &str, engine: JsEngine) -> Result<String, MinifyError> {
@@ -158,7 +116,8 @@ pub(crate) fn js(file: &str, source: &str, engine: JsEngine) -> Result<String, M
     }
 }
 
-fn guarded<T>(
+/// Runs one engine on one file; a panic becomes [`MinifyError::Panic`].
+pub(crate) fn guarded<T>(
     file: &str,
     engine: &'static str,
     run: impl FnOnce() -> Result<T, MinifyError>,
@@ -267,255 +226,6 @@ fn minify_js(file: &str, source: &str) -> Result<String, MinifyError> {
     }
 }
 
-/// What processing one stylesheet needs to know.
-pub(crate) struct CssContext<'a> {
-    /// Canonical static directory.
-    pub static_root: &'a Path,
-    /// Where referenced images and fonts are copied.
-    pub output_dir: &'a Path,
-    /// Browser targets.
-    pub browsers: Browsers,
-}
-
-/// One processed stylesheet.
-#[derive(Debug, Default)]
-pub(crate) struct CssOutput {
-    /// `/*! … */` licence comments, to go at the very top of the bundle.
-    pub licences: Vec<String>,
-    /// Remote `@import`s, to go at the top of the bundle (after the licences).
-    pub hoisted: Vec<String>,
-    /// Minified CSS, local `@import`s inlined and `url()`s rewritten.
-    pub code: String,
-    /// Names of the images and fonts copied to the output.
-    pub copied: Vec<String>,
-}
-
-/// Parses one stylesheet alone, inlines its local `@import`s, rewrites its `url()`s and
-/// minifies it. Never panics on malformed input.
-pub(crate) fn css(
-    ctx: &CssContext<'_>,
-    file: &str,
-    path: &Path,
-    source: &str,
-) -> Result<CssOutput, MinifyError> {
-    let mut stack = Vec::new();
-    guarded(file, "lightningcss", || {
-        css_inner(ctx, file, path, source, &mut stack)
-    })
-}
-
-fn css_inner(
-    ctx: &CssContext<'_>,
-    file: &str,
-    path: &Path,
-    source: &str,
-    stack: &mut Vec<PathBuf>,
-) -> Result<CssOutput, MinifyError> {
-    use lightningcss::rules::CssRule;
-    use lightningcss::stylesheet::{MinifyOptions, ParserOptions, PrinterOptions, StyleSheet};
-    use lightningcss::traits::ToCss;
-
-    const MAX_DEPTH: usize = 32;
-    stack.push(path.to_owned());
-    let base_dir = path.parent().unwrap_or(ctx.static_root).to_owned();
-    let mut sheet = StyleSheet::parse(
-        source,
-        ParserOptions {
-            filename: file.to_owned(),
-            ..ParserOptions::default()
-        },
-    )
-    .map_err(|e| {
-        let (line, column) = e
-            .loc
-            .as_ref()
-            .map(|l| (l.line + 1, l.column))
-            .unwrap_or((1, 1));
-        MinifyError::Syntax {
-            file: file.to_owned(),
-            line,
-            column,
-            message: e.kind.to_string(),
-        }
-    })?;
-    let mut out = CssOutput::default();
-    // lightningcss keeps `/*!` comments only before the first token; Bootstrap's come after
-    // `@charset "UTF-8";`. They go to the top of the bundle, before any `@import`.
-    let licences: Vec<String> = if sheet.license_comments.is_empty() {
-        leading_licence_comments(source)
-            .into_iter()
-            .map(str::to_owned)
-            .collect()
-    } else {
-        std::mem::take(&mut sheet.license_comments)
-            .iter()
-            .map(|c| c.to_string())
-            .collect()
-    };
-    sheet.license_comments.clear();
-    out.licences = licences.into_iter().map(|c| format!("/*{c}*/")).collect();
-    let css_error = |source: lightningcss::error::PrinterError| MinifyError::Css {
-        file: file.to_owned(),
-        source: Box::new(source),
-    };
-    for rule in &sheet.rules.0 {
-        let CssRule::Import(import) = rule else {
-            continue;
-        };
-        let reference = import.url.as_ref();
-        if !css_urls::is_relative(reference) {
-            out.hoisted.push(
-                import
-                    .to_css_string(PrinterOptions::default())
-                    .map_err(css_error)?,
-            );
-            continue;
-        }
-        // `rules::Location` counts lines from 0 (columns from 1); errors count both from 1.
-        let (line, column) = (import.loc.line.saturating_add(1), import.loc.column);
-        let cut = reference.find(['?', '#']).unwrap_or(reference.len());
-        let target = match css_urls::resolve(ctx.static_root, &base_dir, &reference[..cut]) {
-            css_urls::Resolved::File(found) => found,
-            css_urls::Resolved::Missing(looked) => {
-                return Err(ReferenceError::Missing {
-                    file: file.to_owned(),
-                    line,
-                    column,
-                    url: reference.to_owned(),
-                    path: looked,
-                }
-                .into());
-            }
-            css_urls::Resolved::Outside => {
-                return Err(ReferenceError::Outside {
-                    file: file.to_owned(),
-                    line,
-                    column,
-                    url: reference.to_owned(),
-                }
-                .into());
-            }
-        };
-        if stack.contains(&target) || stack.len() > MAX_DEPTH {
-            return Err(ReferenceError::ImportCycle {
-                file: file.to_owned(),
-                line,
-                column,
-                url: reference.to_owned(),
-            }
-            .into());
-        }
-        let imported_name = target
-            .strip_prefix(ctx.static_root)
-            .map(|p| p.to_string_lossy().into_owned())
-            .unwrap_or_else(|_| reference.to_owned());
-        let imported_source = std::fs::read_to_string(&target).map_err(|e| ReferenceError::Io {
-            path: target.clone(),
-            source: e,
-        })?;
-        let inner = css_inner(ctx, &imported_name, &target, &imported_source, stack)?;
-        out.licences.extend(inner.licences);
-        out.hoisted.extend(inner.hoisted);
-        for name in inner.copied {
-            if !out.copied.contains(&name) {
-                out.copied.push(name);
-            }
-        }
-        let mut code = inner.code;
-        if !import.media.media_queries.is_empty() {
-            let media = import
-                .media
-                .to_css_string(PrinterOptions::default())
-                .map_err(css_error)?;
-            code = format!("@media {media}{{{code}}}");
-        }
-        if let Some(supports) = &import.supports {
-            let condition = supports
-                .to_css_string(PrinterOptions::default())
-                .map_err(css_error)?;
-            code = format!("@supports {condition}{{{code}}}");
-        }
-        if let Some(layer) = &import.layer {
-            let name = match layer {
-                Some(name) => format!(
-                    " {}",
-                    name.to_css_string(PrinterOptions::default())
-                        .map_err(css_error)?
-                ),
-                None => String::new(),
-            };
-            code = format!("@layer{name}{{{code}}}");
-        }
-        out.code.push_str(&code);
-        out.code.push('\n');
-    }
-    sheet
-        .rules
-        .0
-        .retain(|rule| !matches!(rule, CssRule::Import(_)));
-
-    let mut rewriter = css_urls::Rewriter {
-        static_root: ctx.static_root,
-        file,
-        base_dir: &base_dir,
-        output_dir: ctx.output_dir,
-        copied: Vec::new(),
-    };
-    sheet.visit(&mut rewriter)?;
-    for name in rewriter.copied {
-        if !out.copied.contains(&name) {
-            out.copied.push(name);
-        }
-    }
-    let targets: lightningcss::targets::Targets = ctx.browsers.to_lightningcss().into();
-    sheet
-        .minify(MinifyOptions {
-            targets,
-            ..MinifyOptions::default()
-        })
-        .map_err(|source| MinifyError::Css {
-            file: file.to_owned(),
-            source: Box::new(source),
-        })?;
-    let printed = sheet
-        .to_css(PrinterOptions {
-            minify: true,
-            targets,
-            ..PrinterOptions::default()
-        })
-        .map_err(css_error)?;
-    out.code.push_str(&printed.code);
-    stack.pop();
-    Ok(out)
-}
-
-/// The `/*! … */` comments at the top of a stylesheet, after an optional BOM and
-/// `@charset`, as lightningcss stores them (without `/*` and `*/`).
-fn leading_licence_comments(source: &str) -> Vec<&str> {
-    let mut rest = source.trim_start_matches('\u{feff}');
-    if rest.starts_with("@charset") {
-        match rest.find(';') {
-            Some(end) => rest = &rest[end + 1..],
-            None => return Vec::new(),
-        }
-    }
-    let mut found = Vec::new();
-    loop {
-        rest = rest.trim_start();
-        let Some(body) = rest.strip_prefix("/*") else {
-            break;
-        };
-        let Some(end) = body.find("*/") else {
-            break;
-        };
-        if body.starts_with('!') {
-            found.push(&body[..end]);
-        }
-        rest = &body[end + 2..];
-    }
-    found
-}
-
 /// 1-based line and column (in characters) of a byte offset.
 fn line_col(source: &str, offset: usize) -> (u32, u32) {
     let mut offset = offset.min(source.len());
@@ -558,19 +268,20 @@ mod tests {
         }
     }
 
-    #[test]
-    fn licence_after_charset() {
-        let found =
-            leading_licence_comments("@charset \"UTF-8\";\n/*!\n * Lib v1\n */\n/* x */ a{}");
-        assert_eq!(found, vec!["!\n * Lib v1\n "]);
-        assert!(leading_licence_comments("/*! unterminated").is_empty());
-    }
-
     #[cfg(feature = "minify-js")]
     #[test]
     fn minify_js_panics_are_caught() {
         let result = js("m.js", "if (a) { f(); } else { g(); }", JsEngine::MinifyJs);
-        assert!(result.is_err(), "{result:?}");
+        assert!(
+            matches!(
+                result,
+                Err(MinifyError::Panic {
+                    engine: "minify-js",
+                    ..
+                })
+            ),
+            "{result:?}"
+        );
         let ok = js(
             "m.js",
             "function add(aa, bb) { return aa + bb; }",

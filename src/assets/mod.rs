@@ -45,6 +45,7 @@ use parking_lot::{Mutex, RwLock};
 
 mod bundle;
 mod compress;
+mod css;
 mod css_urls;
 mod digest;
 mod manifest;
@@ -57,9 +58,10 @@ mod serve;
 
 pub use bundle::{BundleError, BundleReport, Kind};
 pub use compress::Precompression;
+pub use css::Browsers;
 pub use css_urls::ReferenceError;
 pub use manifest::{Manifest, ManifestError};
-pub use minify::{Browsers, JsEngine, MinifyError};
+pub use minify::{JsEngine, MinifyError};
 #[cfg(feature = "minijinja")]
 pub use precompile::{
     PrecompileConfig, PrecompileError, PrecompileFailure, PrecompileReport, TemplateCall,
