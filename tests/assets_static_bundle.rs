@@ -194,6 +194,18 @@ fn bad_usage_exits_2() {
         "{}",
         text(&run.stderr)
     );
+    let run = Command::new(env!("CARGO_BIN_EXE_static-bundle"))
+        .current_dir(root)
+        .args(["--static", "static", "--templates", "no-such-dir"])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(2));
+    assert!(
+        text(&run.stderr).contains("templates directory no-such-dir: "),
+        "{}",
+        text(&run.stderr)
+    );
+    assert!(!out_dir(root).exists(), "bad usage changes nothing on disk");
     let run = static_bundle(root, &["--no-such-flag"]);
     assert_eq!(run.status.code(), Some(2));
 }

@@ -158,21 +158,13 @@ impl PrecompileConfig {
         self
     }
 
-    /// Opens the directories in production mode and runs [`precompile`].
+    /// Checks that the templates directory exists (so bad usage changes nothing on disk),
+    /// opens the static and output directories in production mode and runs
+    /// [`precompile`].
     pub fn run(
         &self,
         progress: impl FnMut(usize, usize, &str),
     ) -> Result<PrecompileReport, PrecompileError> {
-        let assets = Assets::open(
-            AssetsConfig {
-                static_dir: self.static_dir.clone(),
-                output_dir: self.output_dir.clone(),
-                url_prefix: self.url_prefix.clone(),
-                cdn_prefix: self.cdn_prefix.clone(),
-                mode: Mode::Production,
-            },
-            self.options.clone(),
-        )?;
         match std::fs::metadata(&self.templates) {
             Ok(meta) if meta.is_dir() => {}
             Ok(_) => {
@@ -188,6 +180,16 @@ impl PrecompileConfig {
                 });
             }
         }
+        let assets = Assets::open(
+            AssetsConfig {
+                static_dir: self.static_dir.clone(),
+                output_dir: self.output_dir.clone(),
+                url_prefix: self.url_prefix.clone(),
+                cdn_prefix: self.cdn_prefix.clone(),
+                mode: Mode::Production,
+            },
+            self.options.clone(),
+        )?;
         precompile(&assets, &self.templates, self.prune_older_than, progress)
     }
 }
