@@ -1,18 +1,29 @@
 //! static-bundle: precompiles every asset bundle the templates use, writes
 //! `manifest.json`, and prints a table (bundle, files, bytes in, bytes out, gzip, brotli).
+//! Every decision lives in `squall::assets` ([`PrecompileConfig::run`]); this file parses
+//! flags, sets up logging (`SQUALL_LOG`, default `warn`), prints the report and maps it to
+//! an exit status.
 //!
-//! Exit status: 0 all built, 1 a bundle failed (or a call has non-literal arguments),
-//! 2 bad usage or configuration.
+//! Exit status: 0 all built; 1 a bundle failed, a call has non-literal arguments, or
+//! reading or writing a file failed; 2 bad usage or configuration (a bad flag, or a
+//! templates or static directory that does not exist).
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use squall::assets::minijinja::{PrecompileReport, precompile};
-use squall::assets::{Assets, AssetsConfig, Mode};
+use squall::assets::{PrecompileConfig, PrecompileReport};
+
+const EXIT_FAILED: u8 = 1;
+const EXIT_USAGE: u8 = 2;
 
 /// Combines, minifies and fingerprints every `static(...)`/`static_url(...)` bundle the
 /// templates use, so production builds nothing at run time.
+///
+/// Exit status: 0 all built; 1 a bundle failed, a call has non-literal arguments, or
+/// reading or writing a file failed; 2 bad usage or configuration. Logs: SQUALL_LOG
+/// (default warn).
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Cli {
@@ -41,39 +52,27 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SQUALL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_env_filter(filter)
         .init();
     let cli = Cli::parse();
-    let assets = match Assets::new(AssetsConfig {
-        static_dir: cli.static_dir.clone(),
-        output_dir: cli.out.clone(),
-        url_prefix: cli.url_prefix.clone(),
-        cdn_prefix: cli.cdn_prefix.clone(),
-        mode: Mode::Production,
-    }) {
-        Ok(assets) => assets,
-        Err(error) => {
-            eprintln!("static-bundle: {error}");
-            return ExitCode::from(2);
-        }
-    };
-    let report = match precompile(
-        &assets,
-        &cli.templates,
-        cli.prune_older_than,
-        |i, n, key| {
-            eprintln!("static-bundle: [{i}/{n}] {key}");
-        },
-    ) {
+    let config = PrecompileConfig::new(cli.templates, cli.static_dir, cli.out)
+        .url_prefix(cli.url_prefix)
+        .cdn_prefix(cli.cdn_prefix)
+        .prune_older_than(cli.prune_older_than);
+    let report = match config.run(|i, n, key| eprintln!("static-bundle: [{i}/{n}] {key}")) {
         Ok(report) => report,
         Err(error) => {
             eprintln!("static-bundle: {error}");
-            return ExitCode::from(2);
+            return ExitCode::from(if error.is_usage() {
+                EXIT_USAGE
+            } else {
+                EXIT_FAILED
+            });
         }
     };
     if cli.json {
@@ -81,7 +80,7 @@ fn main() -> ExitCode {
             Ok(json) => println!("{json}"),
             Err(error) => {
                 eprintln!("static-bundle: {error}");
-                return ExitCode::from(1);
+                return ExitCode::from(EXIT_FAILED);
             }
         }
     } else {
@@ -115,7 +114,7 @@ fn main() -> ExitCode {
     if report.is_success() {
         ExitCode::SUCCESS
     } else {
-        ExitCode::from(1)
+        ExitCode::from(EXIT_FAILED)
     }
 }
 

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Barrier};
 
 use sha2::{Digest, Sha384};
-use squall::assets::{Assets, AssetsConfig, Mode};
+use squall::assets::{Assets, AssetsConfig, BundleError, Error, MinifyError, Mode, ReferenceError};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/assets")
@@ -337,6 +337,12 @@ fn bad_inputs_are_clear_errors() {
         "js/a.ts: unknown extension; a bundle holds .css or .js files"
     );
     assert_eq!(build_err(&assets, &[]), "a bundle needs at least one file");
+    match assets.build(&["js/a.js", "js/syntax.js"]) {
+        Err(Error::Bundle(BundleError::Minify(MinifyError::Syntax {
+            file, line, column, ..
+        }))) => assert_eq!((file.as_str(), line, column), ("js/syntax.js", 3, 10)),
+        other => panic!("{other:?}"),
+    }
     let js = build_err(&assets, &["js/a.js", "js/syntax.js"]);
     assert!(js.starts_with("js/syntax.js:3:10: syntax error: "), "{js}");
     let css = build_err(&assets, &["css/syntax.css"]);
@@ -354,14 +360,57 @@ fn bad_inputs_are_clear_errors() {
     );
     // The same errors in debug mode for paths.
     let debug = Assets::new(config(root, Mode::Debug, None)).unwrap();
-    assert!(
-        debug
-            .tags(&["../secret.js"])
-            .unwrap_err()
-            .to_string()
-            .contains("refused")
+    match debug.tags(&["../secret.js"]) {
+        Err(Error::Bundle(BundleError::Outside { file })) => assert_eq!(file, "../secret.js"),
+        other => panic!("{other:?}"),
+    }
+    match debug.tags(&["css/a.css", "js/a.js"]) {
+        Err(Error::Bundle(BundleError::Mixed { first, other, .. })) => {
+            assert_eq!((first.as_str(), other.as_str()), ("css/a.css", "js/a.js"))
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn import_errors_name_1_based_lines() {
+    let dir = site();
+    let root = dir.path();
+    put(root, "css/missing-import.css", "missing-import.css");
+    put(root, "css/cycle-a.css", "cycle-a.css");
+    put(root, "css/cycle-b.css", "cycle-b.css");
+    let assets = production(root);
+    assert_eq!(
+        build_err(&assets, &["css/missing-import.css"])
+            .split(" (")
+            .next()
+            .unwrap(),
+        "css/missing-import.css:3:1: url(parts/nope.css) names a file that does not exist"
     );
-    assert!(debug.tags(&["css/a.css", "js/a.js"]).is_err());
+    assert_eq!(
+        build_err(&assets, &["css/cycle-a.css"]),
+        "css/cycle-b.css:3:1: @import url(cycle-a.css) makes a cycle; refused"
+    );
+    let reference = |files: &[&str]| match assets.build(files) {
+        Err(Error::Bundle(BundleError::Minify(MinifyError::Reference(error)))) => error,
+        other => panic!("{other:?}"),
+    };
+    assert!(matches!(
+        reference(&["css/missing-import.css"]),
+        ReferenceError::Missing {
+            line: 3,
+            column: 1,
+            ..
+        }
+    ));
+    assert!(matches!(
+        reference(&["css/cycle-a.css"]),
+        ReferenceError::ImportCycle {
+            line: 3,
+            column: 1,
+            ..
+        }
+    ));
 }
 
 #[test]

@@ -194,8 +194,68 @@ fn bad_usage_exits_2() {
         "{}",
         text(&run.stderr)
     );
+    let run = Command::new(env!("CARGO_BIN_EXE_static-bundle"))
+        .current_dir(root)
+        .args(["--static", "static", "--templates", "no-such-dir"])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(2));
+    assert!(
+        text(&run.stderr).contains("templates directory no-such-dir: "),
+        "{}",
+        text(&run.stderr)
+    );
+    assert!(!out_dir(root).exists(), "bad usage changes nothing on disk");
     let run = static_bundle(root, &["--no-such-flag"]);
     assert_eq!(run.status.code(), Some(2));
+}
+
+#[test]
+fn an_io_failure_while_building_exits_1_not_2() {
+    let dir = site();
+    let root = dir.path();
+    // The output directory cannot be made: its parent is a file.
+    let run = Command::new(env!("CARGO_BIN_EXE_static-bundle"))
+        .current_dir(root)
+        .args(["--templates", "templates", "--static", "static"])
+        .args(["--out", "static/js/a.js/combined"])
+        .env_remove("SQUALL_CDN_PREFIX")
+        .output()
+        .unwrap();
+    let stderr = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("output directory static/js/a.js/combined: "),
+        "{stderr}"
+    );
+    // The previous manifest cannot be read: a directory stands in its place.
+    std::fs::create_dir_all(out_dir(root).join("manifest.json/x")).unwrap();
+    let run = static_bundle(root, &[]);
+    let stderr = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("manifest.json: "), "{stderr}");
+}
+
+#[test]
+fn logs_follow_squall_log_not_rust_log() {
+    let dir = site();
+    let root = dir.path();
+    assert_eq!(static_bundle(root, &[]).status.code(), Some(0));
+    // The second run loads the first run's manifest, which is logged at debug level.
+    let logged = |var: &str| {
+        let run = Command::new(env!("CARGO_BIN_EXE_static-bundle"))
+            .current_dir(root)
+            .args(["--templates", "templates", "--static", "static"])
+            .env_remove("SQUALL_LOG")
+            .env_remove("RUST_LOG")
+            .env(var, "squall=debug")
+            .output()
+            .unwrap();
+        assert_eq!(run.status.code(), Some(0));
+        text(&run.stderr).contains("loaded the assets manifest")
+    };
+    assert!(logged("SQUALL_LOG"));
+    assert!(!logged("RUST_LOG"));
 }
 
 #[test]

@@ -29,19 +29,20 @@
 //! # Ok(()) }
 //! ```
 
-use std::io::{self, Write};
+use std::io;
 use std::path::{Component, Path, PathBuf};
 
-use base64::Engine as _;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256, Sha384};
 
-use super::minify::{self, Browsers, CssContext, JsEngine};
+use super::compress::{self, When};
+use super::css::{self, Browsers, CssContext, CssOutput, add_unique};
+use super::digest::{hashed_name, integrity, sanitize_stem, write_atomic};
+use super::minify::{self, JsEngine, MinifyError};
 
 /// What can go wrong while building a bundle.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error {
+pub enum BundleError {
     /// The bundle names no files.
     #[error("a bundle needs at least one file")]
     Empty,
@@ -80,6 +81,9 @@ pub enum Error {
     NotUtf8 {
         /// The file as given.
         file: String,
+        /// Where the first invalid byte is.
+        #[source]
+        source: std::str::Utf8Error,
     },
     /// Reading a source or writing the output failed.
     #[error("{path}: {source}")]
@@ -92,7 +96,7 @@ pub enum Error {
     },
     /// Minifying a file failed (syntax error with file:line:col, engine panic, bad `url()`).
     #[error(transparent)]
-    Minify(#[from] minify::Error),
+    Minify(#[from] MinifyError),
 }
 
 /// The kind of a bundle.
@@ -160,84 +164,30 @@ pub struct BundleReport {
     pub minified: bool,
 }
 
-/// When to write the `.gz` and `.br` siblings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Precompress {
-    /// Before `build` returns (sizes in the report).
-    Inline,
-    /// On a background thread (at run time: the first page need not wait for brotli).
-    Background,
-    /// Not at all.
-    Skip,
-}
-
 /// How to build.
 #[derive(Debug, Clone)]
 pub(crate) struct Options {
     /// Fail on a minifier error (`static-bundle`) instead of serving the sources unminified.
     pub strict: bool,
+    /// Minify at all (debug bundles of several files are only joined).
     pub minify: bool,
-    pub precompress: Precompress,
+    /// When to write the `.gz` and `.br` siblings.
+    pub precompress: When,
+    /// CSS browser targets.
     pub browsers: Browsers,
+    /// The JS minifier.
     pub engine: JsEngine,
-}
-
-/// Hex sha256 of `bytes`.
-pub(crate) fn hex_digest(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    let mut out = String::with_capacity(64);
-    for byte in digest {
-        out.push_str(&format!("{byte:02x}"));
-    }
-    out
-}
-
-/// `sha384-<base64>`, the SRI value of `bytes`.
-pub(crate) fn integrity(bytes: &[u8]) -> String {
-    format!(
-        "sha384-{}",
-        base64::engine::general_purpose::STANDARD.encode(Sha384::digest(bytes))
-    )
-}
-
-/// Keeps `[A-Za-z0-9_-]`; anything else becomes `-`.
-pub(crate) fn sanitize_stem(stem: &str) -> String {
-    let cleaned: String = stem
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    if cleaned.is_empty() {
-        "bundle".to_owned()
-    } else {
-        cleaned
-    }
-}
-
-/// Writes `dir/name` atomically: a temporary file in `dir`, then a rename.
-pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_data()?;
-    tmp.persist(dir.join(name)).map_err(|e| e.error)?;
-    Ok(())
 }
 
 /// Checks that `file` stays inside `static_root` (canonical) and exists there; returns its
 /// canonical path.
-pub(crate) fn resolve_source(static_root: &Path, file: &str) -> Result<PathBuf, Error> {
-    let outside = || Error::Outside {
+pub(crate) fn resolve_source(static_root: &Path, file: &str) -> Result<PathBuf, BundleError> {
+    let outside = || BundleError::Outside {
         file: file.to_owned(),
     };
     let relative = Path::new(file);
     if file.is_empty() {
-        return Err(Error::NotFound {
+        return Err(BundleError::NotFound {
             file: file.to_owned(),
             path: static_root.to_owned(),
         });
@@ -254,7 +204,7 @@ pub(crate) fn resolve_source(static_root: &Path, file: &str) -> Result<PathBuf, 
     match joined.canonicalize() {
         Ok(real) if !real.starts_with(static_root) => Err(outside()),
         Ok(real) if real.is_file() => Ok(real),
-        _ => Err(Error::NotFound {
+        _ => Err(BundleError::NotFound {
             file: file.to_owned(),
             path: joined,
         }),
@@ -262,20 +212,20 @@ pub(crate) fn resolve_source(static_root: &Path, file: &str) -> Result<PathBuf, 
 }
 
 /// The kind shared by all `files`, or why there is none.
-pub(crate) fn kind_of(files: &[&str]) -> Result<Kind, Error> {
-    let first = files.first().ok_or(Error::Empty)?;
-    let first_kind = Kind::of(first).ok_or_else(|| Error::UnknownExtension {
+pub(crate) fn kind_of(files: &[&str]) -> Result<Kind, BundleError> {
+    let first = files.first().ok_or(BundleError::Empty)?;
+    let first_kind = Kind::of(first).ok_or_else(|| BundleError::UnknownExtension {
         file: (*first).to_owned(),
     })?;
     for file in &files[1..] {
         match Kind::of(file) {
             None => {
-                return Err(Error::UnknownExtension {
+                return Err(BundleError::UnknownExtension {
                     file: (*file).to_owned(),
                 });
             }
             Some(kind) if kind != first_kind => {
-                return Err(Error::Mixed {
+                return Err(BundleError::Mixed {
                     first: (*first).to_owned(),
                     first_kind,
                     other: (*file).to_owned(),
@@ -304,8 +254,7 @@ pub(crate) fn bundle_name(files: &[&str], kind: Kind, bytes: &[u8]) -> String {
             break;
         }
     }
-    let hash = hex_digest(bytes);
-    format!("{stems}.{}.{}", &hash[..16], kind.extension())
+    hashed_name(&stems, bytes, Some(kind.extension()))
 }
 
 struct Source<'a> {
@@ -320,17 +269,18 @@ pub(crate) fn build(
     output_dir: &Path,
     files: &[&str],
     options: &Options,
-) -> Result<BundleReport, Error> {
+) -> Result<BundleReport, BundleError> {
     let kind = kind_of(files)?;
     let mut sources = Vec::with_capacity(files.len());
     for file in files {
         let path = resolve_source(static_root, file)?;
-        let bytes = std::fs::read(&path).map_err(|e| Error::Io {
+        let bytes = std::fs::read(&path).map_err(|e| BundleError::Io {
             path: path.clone(),
             source: e,
         })?;
-        let text = String::from_utf8(bytes).map_err(|_| Error::NotUtf8 {
+        let text = String::from_utf8(bytes).map_err(|e| BundleError::NotUtf8 {
             file: (*file).to_owned(),
+            source: e.utf8_error(),
         })?;
         sources.push(Source {
             name: file,
@@ -359,7 +309,7 @@ pub(crate) fn build(
     let name = bundle_name(files, kind, code.as_bytes());
     let target = output_dir.join(&name);
     if !target.is_file() {
-        write_atomic(output_dir, &name, code.as_bytes()).map_err(|e| Error::Io {
+        write_atomic(output_dir, &name, code.as_bytes()).map_err(|e| BundleError::Io {
             path: target.clone(),
             source: e,
         })?;
@@ -376,77 +326,16 @@ pub(crate) fn build(
         minified: was_minified,
         file: name.clone(),
     };
-    match options.precompress {
-        Precompress::Inline => {
-            let (gzip, brotli) =
-                precompress(output_dir, &name, code.as_bytes()).map_err(|e| Error::Io {
-                    path: target.clone(),
-                    source: e,
-                })?;
-            report.gzip = Some(gzip);
-            report.brotli = Some(brotli);
-        }
-        Precompress::Background => {
-            let dir = output_dir.to_owned();
-            let spawned = std::thread::Builder::new()
-                .name("squall-precompress".into())
-                .spawn(move || {
-                    if let Err(error) = precompress(&dir, &name, code.as_bytes()) {
-                        tracing::warn!(%error, file = %name, "writing .gz/.br siblings failed");
-                    }
-                });
-            if let Err(error) = spawned {
-                tracing::warn!(%error, "could not start the precompression thread");
-            }
-        }
-        Precompress::Skip => {}
+    let sizes = compress::siblings(output_dir, &name, code.into_bytes(), options.precompress)
+        .map_err(|e| BundleError::Io {
+            path: target,
+            source: e,
+        })?;
+    if let Some((gzip, brotli)) = sizes {
+        report.gzip = Some(gzip);
+        report.brotli = Some(brotli);
     }
     Ok(report)
-}
-
-/// Writes `<name>.gz` (gzip, best) and `<name>.br` (brotli, quality 11) next to `name` in
-/// `dir`, atomically, unless they are there already; returns their sizes.
-pub fn precompress(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<(u64, u64)> {
-    let gz_name = format!("{name}.gz");
-    let br_name = format!("{name}.br");
-    let gz_size = match std::fs::metadata(dir.join(&gz_name)) {
-        Ok(meta) if meta.is_file() => meta.len(),
-        _ => {
-            let gz = gzip(bytes)?;
-            write_atomic(dir, &gz_name, &gz)?;
-            gz.len() as u64
-        }
-    };
-    let br_size = match std::fs::metadata(dir.join(&br_name)) {
-        Ok(meta) if meta.is_file() => meta.len(),
-        _ => {
-            let br = brotli(bytes)?;
-            write_atomic(dir, &br_name, &br)?;
-            br.len() as u64
-        }
-    };
-    Ok((gz_size, br_size))
-}
-
-/// Gzip at the best level.
-pub fn gzip(bytes: &[u8]) -> io::Result<Vec<u8>> {
-    let mut encoder = flate2::write::GzEncoder::new(
-        Vec::with_capacity(bytes.len() / 3),
-        flate2::Compression::best(),
-    );
-    encoder.write_all(bytes)?;
-    encoder.finish()
-}
-
-/// Brotli at quality 11, window 22.
-pub fn brotli(bytes: &[u8]) -> io::Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(bytes.len() / 3);
-    {
-        let mut writer = brotli::CompressorWriter::new(&mut out, 64 * 1024, 11, 22);
-        writer.write_all(bytes)?;
-        writer.flush()?;
-    }
-    Ok(out)
 }
 
 /// The sources joined as they are (the fallback when minifying fails).
@@ -479,43 +368,44 @@ fn minify_all(
     kind: Kind,
     sources: &[Source<'_>],
     options: &Options,
-) -> Result<Minified, Option<Error>> {
+) -> Result<Minified, Option<BundleError>> {
     let ctx = CssContext {
         static_root,
         output_dir,
         browsers: options.browsers,
     };
-    let one = |source: &Source<'_>| -> Result<minify::CssOutput, minify::Error> {
+    let one = |source: &Source<'_>| -> Result<CssOutput, MinifyError> {
         match kind {
-            Kind::Js => Ok(minify::CssOutput {
+            Kind::Js => Ok(CssOutput {
                 code: minify::js(source.name, &source.text, options.engine)?,
-                ..minify::CssOutput::default()
+                ..CssOutput::default()
             }),
-            Kind::Css => minify::css(&ctx, source.name, &source.path, &source.text),
+            Kind::Css => css::css(&ctx, source.name, &source.path, &source.text),
         }
     };
-    let results: Vec<Result<_, minify::Error>> = if sources.len() == 1 {
+    let results: Vec<Result<_, MinifyError>> = if sources.len() == 1 {
         sources.iter().map(one).collect()
     } else {
         std::thread::scope(|scope| {
             let handles: Vec<_> = sources
                 .iter()
                 .map(|source| {
-                    std::thread::Builder::new()
-                        .spawn_scoped(scope, || one(source))
-                        .map_err(|_| source)
+                    let spawned = std::thread::Builder::new().spawn_scoped(scope, || one(source));
+                    (source, spawned)
                 })
                 .collect();
             handles
                 .into_iter()
-                .map(|handle| match handle {
+                .map(|(source, spawned)| match spawned {
+                    // Each engine runs under catch_unwind, so this is a panic outside it.
                     Ok(handle) => handle.join().unwrap_or_else(|_| {
-                        Err(minify::Error::Other {
-                            file: String::new(),
-                            message: "a minifier thread panicked".to_owned(),
+                        Err(MinifyError::Panic {
+                            file: source.name.to_owned(),
+                            engine: "minifier thread",
+                            message: "the thread panicked".to_owned(),
                         })
                     }),
-                    Err(source) => one(source),
+                    Err(_) => one(source),
                 })
                 .collect()
         })
@@ -525,15 +415,11 @@ fn minify_all(
     let mut codes = Vec::with_capacity(results.len());
     let mut assets = Vec::new();
     for result in results {
-        let out = result.map_err(|e| Some(Error::Minify(e)))?;
+        let out = result.map_err(|e| Some(BundleError::Minify(e)))?;
         top.extend(out.licences);
         hoisted.extend(out.hoisted);
         codes.push(out.code);
-        for name in out.copied {
-            if !assets.contains(&name) {
-                assets.push(name);
-            }
-        }
+        add_unique(&mut assets, out.copied);
     }
     top.extend(hoisted);
     let mut parts: Vec<&str> = top.iter().map(String::as_str).collect();
@@ -550,13 +436,13 @@ mod tests {
         assert_eq!(kind_of(&["a.css", "b.CSS"]).unwrap(), Kind::Css);
         assert!(matches!(
             kind_of(&["a.css", "b.js"]),
-            Err(Error::Mixed { .. })
+            Err(BundleError::Mixed { .. })
         ));
         assert!(matches!(
             kind_of(&["a.ts"]),
-            Err(Error::UnknownExtension { .. })
+            Err(BundleError::UnknownExtension { .. })
         ));
-        assert!(matches!(kind_of(&[]), Err(Error::Empty)));
+        assert!(matches!(kind_of(&[]), Err(BundleError::Empty)));
     }
 
     #[test]

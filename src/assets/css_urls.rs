@@ -41,12 +41,12 @@ use lightningcss::values::url::Url;
 use lightningcss::visit_types;
 use lightningcss::visitor::{VisitTypes, Visitor};
 
-use super::bundle::{hex_digest, sanitize_stem, write_atomic};
+use super::digest::{hashed_name, sanitize_stem, write_atomic};
 
 /// What can go wrong with a reference (`url()` or `@import`) in a stylesheet.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error {
+pub enum ReferenceError {
     /// The reference names a file that does not exist.
     #[error("{file}:{line}:{column}: url({url}) names a file that does not exist ({path})")]
     Missing {
@@ -69,6 +69,18 @@ pub enum Error {
         /// Line of the reference, from 1.
         line: u32,
         /// Column of the reference, from 1.
+        column: u32,
+        /// The reference as written.
+        url: String,
+    },
+    /// An `@import` leads back to a sheet that is being imported (or nests too deep).
+    #[error("{file}:{line}:{column}: @import url({url}) makes a cycle; refused")]
+    ImportCycle {
+        /// The stylesheet with the `@import`, as given to the bundle.
+        file: String,
+        /// Line of the `@import`, from 1.
+        line: u32,
+        /// Column of the `@import`, from 1.
         column: u32,
         /// The reference as written.
         url: String,
@@ -141,12 +153,11 @@ pub(crate) fn resolve(static_root: &Path, base_dir: &Path, reference: &str) -> R
 
 /// Copies `source` into `output_dir` as `<stem>.<hash16>.<ext>` (atomically, only when
 /// that name is not there yet) and returns the new name.
-pub(crate) fn copy_hashed(source: &Path, output_dir: &Path) -> Result<String, Error> {
-    let bytes = std::fs::read(source).map_err(|e| Error::Io {
+pub(crate) fn copy_hashed(source: &Path, output_dir: &Path) -> Result<String, ReferenceError> {
+    let bytes = std::fs::read(source).map_err(|e| ReferenceError::Io {
         path: source.to_owned(),
         source: e,
     })?;
-    let hash = hex_digest(&bytes);
     let stem = sanitize_stem(
         source
             .file_stem()
@@ -154,16 +165,12 @@ pub(crate) fn copy_hashed(source: &Path, output_dir: &Path) -> Result<String, Er
             .unwrap_or_default()
             .as_ref(),
     );
-    let name = match source.extension() {
-        Some(ext) => format!(
-            "{stem}.{}.{}",
-            &hash[..16],
-            sanitize_stem(&ext.to_string_lossy())
-        ),
-        None => format!("{stem}.{}", &hash[..16]),
-    };
+    let extension = source
+        .extension()
+        .map(|ext| sanitize_stem(&ext.to_string_lossy()));
+    let name = hashed_name(&stem, &bytes, extension.as_deref());
     if !output_dir.join(&name).is_file() {
-        write_atomic(output_dir, &name, &bytes).map_err(|e| Error::Io {
+        write_atomic(output_dir, &name, &bytes).map_err(|e| ReferenceError::Io {
             path: output_dir.join(&name),
             source: e,
         })?;
@@ -186,7 +193,7 @@ pub(crate) struct Rewriter<'a> {
 }
 
 impl<'i> Visitor<'i> for Rewriter<'_> {
-    type Error = Error;
+    type Error = ReferenceError;
 
     fn visit_types(&self) -> VisitTypes {
         visit_types!(URLS)
@@ -202,7 +209,7 @@ impl<'i> Visitor<'i> for Rewriter<'_> {
         let name = match resolve(self.static_root, self.base_dir, path) {
             Resolved::File(found) => copy_hashed(&found, self.output_dir)?,
             Resolved::Missing(looked) => {
-                return Err(Error::Missing {
+                return Err(ReferenceError::Missing {
                     file: self.file.to_owned(),
                     line: url.loc.line,
                     column: url.loc.column,
@@ -211,7 +218,7 @@ impl<'i> Visitor<'i> for Rewriter<'_> {
                 });
             }
             Resolved::Outside => {
-                return Err(Error::Outside {
+                return Err(ReferenceError::Outside {
                     file: self.file.to_owned(),
                     line: url.loc.line,
                     column: url.loc.column,

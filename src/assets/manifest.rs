@@ -7,7 +7,7 @@
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use squall::assets::manifest::Manifest;
+//! use squall::assets::Manifest;
 //!
 //! let dir = tempfile::tempdir()?;
 //! assert!(Manifest::load(dir.path())?.is_none());
@@ -25,15 +25,13 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use super::bundle::{BundleReport, write_atomic};
-
-/// The manifest's file name in the output directory.
-pub const FILE_NAME: &str = "manifest.json";
+use super::bundle::BundleReport;
+use super::digest::write_atomic;
 
 /// What can go wrong reading, writing or pruning with the manifest.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error {
+pub enum ManifestError {
     /// Reading or writing a file failed.
     #[error("{path}: {source}")]
     Io {
@@ -42,6 +40,15 @@ pub enum Error {
         /// The I/O error.
         #[source]
         source: io::Error,
+    },
+    /// The manifest cannot be turned into JSON (a bug: it holds only strings and numbers).
+    #[error("{path}: {source}")]
+    Encode {
+        /// The manifest file.
+        path: PathBuf,
+        /// The JSON error.
+        #[source]
+        source: serde_json::Error,
     },
     /// The manifest is not valid JSON of the expected shape.
     #[error("{path}:{line}:{column}: {source}")]
@@ -69,6 +76,9 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// The manifest's file name in the output directory.
+    pub const FILE_NAME: &str = "manifest.json";
+
     /// The key of a bundle: its files joined with `,`.
     pub fn key(files: &[&str]) -> String {
         files.join(",")
@@ -82,16 +92,16 @@ impl Manifest {
     }
 
     /// Reads `dir/manifest.json`; `Ok(None)` when there is none.
-    pub fn load(dir: &Path) -> Result<Option<Manifest>, Error> {
-        let path = dir.join(FILE_NAME);
+    pub fn load(dir: &Path) -> Result<Option<Manifest>, ManifestError> {
+        let path = dir.join(Self::FILE_NAME);
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::Io { path, source: e }),
+            Err(e) => return Err(ManifestError::Io { path, source: e }),
         };
         serde_json::from_str(&text)
             .map(Some)
-            .map_err(|e| Error::Parse {
+            .map_err(|e| ManifestError::Parse {
                 line: e.line(),
                 column: e.column(),
                 path,
@@ -100,21 +110,22 @@ impl Manifest {
     }
 
     /// Writes `dir/manifest.json` atomically.
-    pub fn save(&self, dir: &Path) -> Result<(), Error> {
-        let path = dir.join(FILE_NAME);
-        let mut text = serde_json::to_string_pretty(self).map_err(|e| Error::Io {
+    pub fn save(&self, dir: &Path) -> Result<(), ManifestError> {
+        let path = dir.join(Self::FILE_NAME);
+        let mut text = serde_json::to_string_pretty(self).map_err(|e| ManifestError::Encode {
             path: path.clone(),
-            source: io::Error::other(e),
+            source: e,
         })?;
         text.push('\n');
-        write_atomic(dir, FILE_NAME, text.as_bytes()).map_err(|e| Error::Io { path, source: e })
+        write_atomic(dir, Self::FILE_NAME, text.as_bytes())
+            .map_err(|e| ManifestError::Io { path, source: e })
     }
 
     /// Every file name in the output directory this manifest needs: bundles, their `.gz`
     /// and `.br` siblings, copied images and fonts, and the manifest itself.
     pub fn referenced(&self) -> HashSet<String> {
         let mut names = HashSet::new();
-        names.insert(FILE_NAME.to_owned());
+        names.insert(Self::FILE_NAME.to_owned());
         for report in self.bundles.values() {
             names.insert(report.file.clone());
             names.insert(format!("{}.gz", report.file));
@@ -126,10 +137,10 @@ impl Manifest {
 
     /// Removes the files directly in `dir` that this manifest does not reference and that
     /// were last modified more than `older_than` ago; returns what was removed.
-    pub fn prune(&self, dir: &Path, older_than: Duration) -> Result<Vec<PathBuf>, Error> {
+    pub fn prune(&self, dir: &Path, older_than: Duration) -> Result<Vec<PathBuf>, ManifestError> {
         let keep = self.referenced();
         let now = SystemTime::now();
-        let io_err = |path: &Path, source| Error::Io {
+        let io_err = |path: &Path, source| ManifestError::Io {
             path: path.to_owned(),
             source,
         };
@@ -167,7 +178,11 @@ mod tests {
     #[test]
     fn bad_json_names_the_place() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join(FILE_NAME), "{\n  \"version\": 1,\n  oops").unwrap();
+        std::fs::write(
+            dir.path().join(Manifest::FILE_NAME),
+            "{\n  \"version\": 1,\n  oops",
+        )
+        .unwrap();
         let err = Manifest::load(dir.path()).unwrap_err();
         assert!(err.to_string().contains("manifest.json:3:"), "{err}");
     }

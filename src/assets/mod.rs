@@ -37,22 +37,37 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use parking_lot::{Mutex, RwLock};
 
-pub mod bundle;
-pub mod css_urls;
-pub mod manifest;
-pub mod minify;
+mod bundle;
+mod compress;
+mod css;
+mod css_urls;
+mod digest;
+mod manifest;
+mod minify;
 #[cfg(feature = "minijinja")]
-pub mod minijinja;
+mod minijinja;
+#[cfg(feature = "minijinja")]
+mod precompile;
+mod serve;
 
-pub use bundle::{BundleReport, Kind};
-pub use manifest::Manifest;
-pub use minify::{Browsers, JsEngine};
+pub use bundle::{BundleError, BundleReport, Kind};
+pub use compress::Precompression;
+pub use css::Browsers;
+pub use css_urls::ReferenceError;
+pub use manifest::{Manifest, ManifestError};
+pub use minify::{JsEngine, MinifyError};
+#[cfg(feature = "minijinja")]
+pub use precompile::{
+    PrecompileConfig, PrecompileError, PrecompileFailure, PrecompileReport, TemplateCall,
+    TemplateScan, precompile, scan_templates,
+};
+pub use serve::{ServeAssets, serve_immutable, serve_no_cache};
 
 /// What can go wrong with assets.
 #[derive(Debug, thiserror::Error)]
@@ -78,10 +93,10 @@ pub enum Error {
     },
     /// Building a bundle failed (names the file, and line:col for a syntax error).
     #[error(transparent)]
-    Bundle(#[from] bundle::Error),
+    Bundle(#[from] BundleError),
     /// The manifest cannot be read.
     #[error(transparent)]
-    Manifest(#[from] manifest::Error),
+    Manifest(#[from] ManifestError),
     /// In production with a manifest, a bundle the manifest does not know.
     #[error("bundle {bundle} is not in {manifest}; run static-bundle again")]
     NotInManifest {
@@ -121,32 +136,26 @@ pub struct AssetsConfig {
     pub mode: Mode,
 }
 
-/// Options beyond [`AssetsConfig`]: browser targets for CSS and the JS engine.
+/// Options beyond [`AssetsConfig`]: browser targets for CSS, the JS engine and the
+/// `.gz`/`.br` siblings. Pass them to [`Assets::open`].
 ///
 /// ```
-/// use squall::assets::{BuildOptions, Browsers};
-/// let options = BuildOptions::default().browsers(Browsers { safari: Some(15), ..Browsers::default() });
-/// # let _ = options;
+/// use squall::assets::{BuildOptions, Browsers, Precompression};
+/// let options = BuildOptions::default()
+///     .browsers(Browsers { safari: Some(15), ..Browsers::BASELINE })
+///     .precompression(Precompression::Off);
+/// assert_eq!(options.browsers.chrome, Browsers::BASELINE.chrome);
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct BuildOptions {
-    /// CSS browser targets (default: Safari 14, Chrome 90, Firefox 90).
+    /// CSS browser targets (default [`Browsers::BASELINE`]).
     pub browsers: Browsers,
-    /// The JS minifier (default oxc).
+    /// The JS minifier (default [`JsEngine::Oxc`]).
     pub js_engine: JsEngine,
-    /// Write `.gz` and `.br` siblings (default true; at run time on a background thread).
-    pub precompress: bool,
-}
-
-impl Default for BuildOptions {
-    fn default() -> Self {
-        BuildOptions {
-            browsers: Browsers::default(),
-            js_engine: JsEngine::default(),
-            precompress: true,
-        }
-    }
+    /// Whether to write `.gz` and `.br` siblings (default [`Precompression::On`]; at run
+    /// time on a background thread).
+    pub precompression: Precompression,
 }
 
 impl BuildOptions {
@@ -162,9 +171,9 @@ impl BuildOptions {
         self
     }
 
-    /// Whether to write `.gz` and `.br` siblings.
-    pub fn precompress(mut self, yes: bool) -> Self {
-        self.precompress = yes;
+    /// Sets whether to write `.gz` and `.br` siblings.
+    pub fn precompression(mut self, precompression: Precompression) -> Self {
+        self.precompression = precompression;
         self
     }
 }
@@ -204,11 +213,11 @@ impl Assets {
     /// Opens the static directory; in production, creates the output directory and loads
     /// its `manifest.json` if there is one.
     pub fn new(config: AssetsConfig) -> Result<Assets, Error> {
-        Assets::with_options(config, BuildOptions::default())
+        Assets::open(config, BuildOptions::default())
     }
 
-    /// [`Assets::new`] with [`BuildOptions`].
-    pub fn with_options(config: AssetsConfig, options: BuildOptions) -> Result<Assets, Error> {
+    /// [`Assets::new`] with [`BuildOptions`] other than the defaults.
+    pub fn open(config: AssetsConfig, options: BuildOptions) -> Result<Assets, Error> {
         let static_root = config
             .static_dir
             .canonicalize()
@@ -265,7 +274,7 @@ impl Assets {
             for report in manifest.bundles.values() {
                 built.insert(report.files.join("\n"), inner.entry_for(report));
             }
-            manifest_path = Some(inner.config.output_dir.join(manifest::FILE_NAME));
+            manifest_path = Some(inner.config.output_dir.join(Manifest::FILE_NAME));
             tracing::debug!(bundles = built.len(), "loaded the assets manifest");
         }
         inner.manifest = manifest_path;
@@ -313,7 +322,7 @@ impl Assets {
         if let [file] = files {
             return self.debug_url(file);
         }
-        let report = self.run_build(files, false, false, bundle::Precompress::Skip)?;
+        let report = self.run_build(files, false, false, compress::When::Skip)?;
         Ok(format!("{}{}", self.inner.bundle_base, report.file))
     }
 
@@ -321,7 +330,7 @@ impl Assets {
     /// `.gz` and `.br` siblings (unless turned off), whatever the mode and even with a manifest; later
     /// production calls for it are lookups. This is what `static-bundle` runs.
     pub fn build(&self, files: &[&str]) -> Result<BundleReport, Error> {
-        let report = self.run_build(files, true, true, bundle::Precompress::Inline)?;
+        let report = self.run_build(files, true, true, compress::When::Inline)?;
         let entry = self.inner.entry_for(&report);
         self.inner.built.write().insert(files.join("\n"), entry);
         Ok(report)
@@ -334,7 +343,7 @@ impl Assets {
         files: &[&str],
         strict: bool,
         minify: bool,
-        precompress: bundle::Precompress,
+        precompress: compress::When,
     ) -> Result<BundleReport, Error> {
         let options = &self.inner.options;
         Ok(bundle::build(
@@ -344,10 +353,9 @@ impl Assets {
             &bundle::Options {
                 strict,
                 minify,
-                precompress: if options.precompress {
-                    precompress
-                } else {
-                    bundle::Precompress::Skip
+                precompress: match options.precompression {
+                    Precompression::On => precompress,
+                    Precompression::Off => compress::When::Skip,
                 },
                 browsers: options.browsers,
                 engine: options.js_engine,
@@ -383,34 +391,61 @@ impl Assets {
                 manifest: manifest.clone(),
             });
         }
-        let lock = self
-            .inner
-            .building
-            .lock()
-            .entry(key.clone())
-            .or_default()
-            .clone();
-        let _one_build = lock.lock();
+        let slot = BuildSlot::claim(&self.inner.building, &key);
+        let _one_build = slot.lock.lock();
         if let Some(entry) = self.inner.built.read().get(&key) {
             return Ok(pick(entry));
         }
-        let report = self.run_build(files, false, true, bundle::Precompress::Background)?;
+        let report = self.run_build(files, false, true, compress::When::Background)?;
         self.inner.builds.fetch_add(1, Ordering::Relaxed);
         tracing::info!(bundle = %Manifest::key(files), file = %report.file, "built an asset bundle");
         let entry = self.inner.entry_for(&report);
         let out = pick(&entry);
         self.inner.built.write().insert(key.clone(), entry);
-        self.inner.building.lock().remove(&key);
         Ok(out)
     }
 
     fn debug_url(&self, file: &str) -> Result<String, Error> {
         let path = bundle::resolve_source(&self.inner.static_root, file)?;
-        let bytes = std::fs::read(&path).map_err(|e| bundle::Error::Io { path, source: e })?;
-        let hash = bundle::hex_digest(&bytes);
+        let bytes = std::fs::read(&path).map_err(|e| BundleError::Io { path, source: e })?;
+        let hash = digest::hex_digest(&bytes);
         let prefix = self.inner.config.url_prefix.trim_end_matches('/');
         let file = file.trim_start_matches("./");
         Ok(format!("{prefix}/{file}?v={}", &hash[..10]))
+    }
+}
+
+/// One bundle's place in the `building` map: concurrent first callers share its lock, so
+/// one builds and the others wait. Dropping it removes the key whether the build
+/// succeeded, failed or panicked, so a failed build is retried by the next call and the
+/// map never keeps keys of builds that are over.
+struct BuildSlot<'a> {
+    building: &'a Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    key: &'a str,
+    lock: Arc<Mutex<()>>,
+}
+
+impl<'a> BuildSlot<'a> {
+    fn claim(building: &'a Mutex<HashMap<String, Arc<Mutex<()>>>>, key: &'a str) -> Self {
+        let lock = building.lock().entry(key.to_owned()).or_default().clone();
+        BuildSlot {
+            building,
+            key,
+            lock,
+        }
+    }
+}
+
+impl Drop for BuildSlot<'_> {
+    fn drop(&mut self) {
+        let mut building = self.building.lock();
+        // A later caller may have put a new slot there already: leave that one alone.
+        if building
+            .get(self.key)
+            .is_some_and(|lock| Arc::ptr_eq(lock, &self.lock))
+        {
+            building.remove(self.key);
+        }
     }
 }
 
@@ -454,63 +489,39 @@ fn tag(kind: Kind, url: &str, integrity: Option<&str>, crossorigin: bool) -> Str
     }
 }
 
-/// The service [`serve_immutable`] and [`serve_no_cache`] return: tower-http's
-/// `ServeDir` (with `.gz`/`.br` siblings) setting `Cache-Control` on success.
-pub type ServeAssets = tower_http::set_header::SetResponseHeader<
-    tower_http::services::ServeDir,
-    fn(
-        &http::Response<tower_http::services::fs::ServeFileSystemResponseBody>,
-    ) -> Option<http::HeaderValue>,
->;
-
-fn immutable(
-    response: &http::Response<tower_http::services::fs::ServeFileSystemResponseBody>,
-) -> Option<http::HeaderValue> {
-    response
-        .status()
-        .is_success()
-        .then(|| http::HeaderValue::from_static("public, max-age=31536000, immutable"))
-}
-
-fn no_cache(
-    _: &http::Response<tower_http::services::fs::ServeFileSystemResponseBody>,
-) -> Option<http::HeaderValue> {
-    Some(http::HeaderValue::from_static("no-cache"))
-}
-
-fn serve(
-    dir: &Path,
-    cache: fn(
-        &http::Response<tower_http::services::fs::ServeFileSystemResponseBody>,
-    ) -> Option<http::HeaderValue>,
-) -> ServeAssets {
-    let serve_dir = tower_http::services::ServeDir::new(dir)
-        .precompressed_br()
-        .precompressed_gzip();
-    tower_http::set_header::SetResponseHeader::overriding(
-        serve_dir,
-        http::header::CACHE_CONTROL,
-        cache,
-    )
-}
-
-/// Serves `dir` (the output directory: hashed names only) with
-/// `Cache-Control: public, max-age=31536000, immutable` on success and the `.br`/`.gz`
-/// siblings to clients that accept them. Mount it where the bundles' URLs point, e.g.
-/// `Router::new().nest_service("/static/combined", serve_immutable("static/combined"))`.
-pub fn serve_immutable(dir: impl AsRef<Path>) -> ServeAssets {
-    serve(dir.as_ref(), immutable)
-}
-
-/// Serves `dir` (the sources, in debug) with `Cache-Control: no-cache`, so the browser
-/// revalidates every file.
-pub fn serve_no_cache(dir: impl AsRef<Path>) -> ServeAssets {
-    serve(dir.as_ref(), no_cache)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_build_leaves_no_key_behind_and_the_next_call_retries() {
+        let dir = tempfile::tempdir().unwrap();
+        let assets = Assets::new(AssetsConfig {
+            static_dir: dir.path().into(),
+            output_dir: dir.path().join("combined"),
+            url_prefix: "/static/".into(),
+            cdn_prefix: None,
+            mode: Mode::Production,
+        })
+        .unwrap();
+        assert!(matches!(
+            assets.tags(&["js/late.js"]),
+            Err(Error::Bundle(BundleError::NotFound { .. }))
+        ));
+        assert!(
+            assets.inner.building.lock().is_empty(),
+            "the failed build's key is still in the building map"
+        );
+        std::fs::create_dir_all(dir.path().join("js")).unwrap();
+        std::fs::write(dir.path().join("js/late.js"), "var late = 1;").unwrap();
+        let tag = assets.tags(&["js/late.js"]).unwrap();
+        assert!(
+            tag.starts_with("<script src=\"/static/combined/late."),
+            "{tag}"
+        );
+        assert_eq!(assets.builds(), 1);
+        assert!(assets.inner.building.lock().is_empty());
+    }
 
     #[test]
     fn tags_escape_urls() {

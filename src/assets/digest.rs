@@ -1,0 +1,126 @@
+//! The helpers every other assets module shares, and which import none of them: content
+//! hashes, SRI values, hashed file names and atomic writes.
+//!
+//! A bundle and every image or font it references are named by the sha256 of their bytes
+//! (`a.b.<hash16>.css`, `logo.<hash16>.png`), tagged with a sha384 SRI value, and written
+//! through a temporary file renamed into place, so a reader never sees half a file.
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use squall::assets::{Assets, AssetsConfig, Mode};
+//!
+//! let dir = tempfile::tempdir()?;
+//! std::fs::write(dir.path().join("app.js"), "var app = 1;")?;
+//! let assets = Assets::new(AssetsConfig {
+//!     static_dir: dir.path().into(),
+//!     output_dir: dir.path().join("combined"),
+//!     url_prefix: "/static/".into(),
+//!     cdn_prefix: None,
+//!     mode: Mode::Production,
+//! })?;
+//! let report = assets.build(&["app.js"])?;
+//! // `app.<16 hex digits of the sha256 of the minified bytes>.js`
+//! assert_eq!(report.file.len(), "app.".len() + 16 + ".js".len());
+//! assert!(report.integrity.starts_with("sha384-"));
+//! # Ok(()) }
+//! ```
+
+use std::io::{self, Write};
+use std::path::Path;
+
+use base64::Engine as _;
+use sha2::{Digest, Sha256, Sha384};
+
+/// Hex sha256 of `bytes`.
+pub(crate) fn hex_digest(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    let mut out = String::with_capacity(64);
+    for byte in digest {
+        out.push_str(&format!("{byte:02x}"));
+    }
+    out
+}
+
+/// `sha384-<base64>`, the SRI value of `bytes`.
+pub(crate) fn integrity(bytes: &[u8]) -> String {
+    format!(
+        "sha384-{}",
+        base64::engine::general_purpose::STANDARD.encode(Sha384::digest(bytes))
+    )
+}
+
+/// Keeps `[A-Za-z0-9_-]`; anything else becomes `-`.
+pub(crate) fn sanitize_stem(stem: &str) -> String {
+    let cleaned: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    if cleaned.is_empty() {
+        "bundle".to_owned()
+    } else {
+        cleaned
+    }
+}
+
+/// `<stems>.<hash16>[.<extension>]`: the readable name followed by the first 16 hex
+/// digits of the sha256 of `bytes`.
+pub(crate) fn hashed_name(stems: &str, bytes: &[u8], extension: Option<&str>) -> String {
+    let hash = hex_digest(bytes);
+    match extension {
+        Some(extension) => format!("{stems}.{}.{extension}", &hash[..16]),
+        None => format!("{stems}.{}", &hash[..16]),
+    }
+}
+
+/// Writes `dir/name` atomically: a temporary file in `dir`, then a rename.
+pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_data()?;
+    tmp.persist(dir.join(name)).map_err(|e| e.error)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_digests() {
+        assert_eq!(
+            hex_digest(b""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!(
+            hashed_name("a.b", b"", Some("css")),
+            "a.b.e3b0c44298fc1c14.css"
+        );
+        assert_eq!(
+            hashed_name("LICENSE", b"", None),
+            "LICENSE.e3b0c44298fc1c14"
+        );
+        assert_eq!(sanitize_stem("b c.d"), "b-c-d");
+        assert_eq!(sanitize_stem(""), "bundle");
+        assert!(integrity(b"x").starts_with("sha384-"));
+    }
+
+    #[test]
+    fn atomic_writes_replace_whole_files() {
+        let dir = tempfile::tempdir().unwrap();
+        write_atomic(&dir.path().join("out"), "a.txt", b"one").unwrap();
+        write_atomic(&dir.path().join("out"), "a.txt", b"two").unwrap();
+        assert_eq!(std::fs::read(dir.path().join("out/a.txt")).unwrap(), b"two");
+        let names: Vec<_> = std::fs::read_dir(dir.path().join("out"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["a.txt"]);
+    }
+}

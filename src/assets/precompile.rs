@@ -1,0 +1,483 @@
+//! Precompiling: find every `static(...)` and `static_url(...)` call in the templates and
+//! build each bundle ahead of time, so production builds nothing at run time. This is
+//! what `static-bundle` runs; it only parses arguments and prints the report.
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use squall::assets::{Manifest, PrecompileConfig};
+//!
+//! let dir = tempfile::tempdir()?;
+//! # std::fs::create_dir_all(dir.path().join("static/js"))?;
+//! # std::fs::create_dir_all(dir.path().join("templates"))?;
+//! std::fs::write(dir.path().join("static/js/app.js"), "var app = 1;")?;
+//! std::fs::write(dir.path().join("templates/base.html"), r#"{{ static("js/app.js") }}"#)?;
+//! let config = PrecompileConfig::new(
+//!     dir.path().join("templates"),
+//!     dir.path().join("static"),
+//!     dir.path().join("static/combined"),
+//! )
+//! .cdn_prefix("//cdn.example.com".to_owned());
+//! let report = config.run(|index, total, bundle| eprintln!("[{index}/{total}] {bundle}"))?;
+//! assert!(report.is_success());
+//! assert_eq!(report.bundles[0].files, ["js/app.js"]);
+//! let manifest = Manifest::load(&dir.path().join("static/combined"))?.unwrap();
+//! assert!(manifest.bundles.contains_key("js/app.js"));
+//! # Ok(()) }
+//! ```
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Serialize, Serializer};
+
+use super::{
+    Assets, AssetsConfig, BuildOptions, BundleReport, Error, Manifest, ManifestError, Mode,
+};
+
+/// What can go wrong precompiling, apart from a bundle that fails to build (which the
+/// report lists).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PrecompileError {
+    /// The templates directory does not exist or is not a directory.
+    #[error("templates directory {path}: {source}")]
+    TemplatesDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why it cannot be used.
+        #[source]
+        source: io::Error,
+    },
+    /// Walking the templates directory failed.
+    #[error("{path}: {source}")]
+    Walk {
+        /// The file or directory.
+        path: PathBuf,
+        /// walkdir's error.
+        #[source]
+        source: walkdir::Error,
+    },
+    /// Reading a template failed.
+    #[error("{path}: {source}")]
+    Read {
+        /// The template.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// Opening the static or output directory, or the previous manifest, failed.
+    #[error(transparent)]
+    Assets(#[from] Error),
+    /// Writing the manifest or pruning failed.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+}
+
+impl PrecompileError {
+    /// Whether this is bad usage or configuration (exit status 2 for `static-bundle`): the
+    /// templates or static directory given does not exist. Anything else is a failure
+    /// while building (exit status 1).
+    pub fn is_usage(&self) -> bool {
+        match self {
+            PrecompileError::TemplatesDir { .. } => true,
+            PrecompileError::Assets(Error::StaticDir { source, .. }) => matches!(
+                source.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+            ),
+            _ => false,
+        }
+    }
+}
+
+/// What `static-bundle` builds: every bundle the templates use, in production mode.
+///
+/// Built with [`PrecompileConfig::new`] and setters; [`PrecompileConfig::run`] does the
+/// work.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct PrecompileConfig {
+    /// The templates directory to scan.
+    pub templates: PathBuf,
+    /// The sources ([`AssetsConfig::static_dir`]).
+    pub static_dir: PathBuf,
+    /// Where bundles and `manifest.json` go ([`AssetsConfig::output_dir`]).
+    pub output_dir: PathBuf,
+    /// The URL the static directory is served at (default `/static/`).
+    pub url_prefix: String,
+    /// The CDN prefix for production URLs, if any.
+    pub cdn_prefix: Option<String>,
+    /// After a successful build, remove unreferenced files older than this.
+    pub prune_older_than: Option<Duration>,
+    /// Browser targets, JS engine, precompression.
+    pub options: BuildOptions,
+}
+
+impl PrecompileConfig {
+    /// Scans `templates`, builds from `static_dir` into `output_dir`; the rest defaults.
+    pub fn new(
+        templates: impl Into<PathBuf>,
+        static_dir: impl Into<PathBuf>,
+        output_dir: impl Into<PathBuf>,
+    ) -> Self {
+        PrecompileConfig {
+            templates: templates.into(),
+            static_dir: static_dir.into(),
+            output_dir: output_dir.into(),
+            url_prefix: "/static/".to_owned(),
+            cdn_prefix: None,
+            prune_older_than: None,
+            options: BuildOptions::default(),
+        }
+    }
+
+    /// Sets the URL the static directory is served at.
+    pub fn url_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.url_prefix = prefix.into();
+        self
+    }
+
+    /// Sets (or, with `None`, clears) the CDN prefix for production URLs.
+    pub fn cdn_prefix(mut self, prefix: impl Into<Option<String>>) -> Self {
+        self.cdn_prefix = prefix.into();
+        self
+    }
+
+    /// Sets (or, with `None`, clears) the age past which unreferenced files are pruned.
+    pub fn prune_older_than(mut self, age: impl Into<Option<Duration>>) -> Self {
+        self.prune_older_than = age.into();
+        self
+    }
+
+    /// Sets the build options.
+    pub fn options(mut self, options: BuildOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Checks that the templates directory exists (so bad usage changes nothing on disk),
+    /// opens the static and output directories in production mode and runs
+    /// [`precompile`].
+    pub fn run(
+        &self,
+        progress: impl FnMut(usize, usize, &str),
+    ) -> Result<PrecompileReport, PrecompileError> {
+        match std::fs::metadata(&self.templates) {
+            Ok(meta) if meta.is_dir() => {}
+            Ok(_) => {
+                return Err(PrecompileError::TemplatesDir {
+                    path: self.templates.clone(),
+                    source: io::ErrorKind::NotADirectory.into(),
+                });
+            }
+            Err(source) => {
+                return Err(PrecompileError::TemplatesDir {
+                    path: self.templates.clone(),
+                    source,
+                });
+            }
+        }
+        let assets = Assets::open(
+            AssetsConfig {
+                static_dir: self.static_dir.clone(),
+                output_dir: self.output_dir.clone(),
+                url_prefix: self.url_prefix.clone(),
+                cdn_prefix: self.cdn_prefix.clone(),
+                mode: Mode::Production,
+            },
+            self.options.clone(),
+        )?;
+        precompile(&assets, &self.templates, self.prune_older_than, progress)
+    }
+}
+
+/// A `static(...)`/`static_url(...)` call found in a template.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct TemplateCall {
+    /// The template file.
+    pub template: PathBuf,
+    /// Line of the call, from 1.
+    pub line: usize,
+    /// The literal arguments (empty when the call has non-literal ones).
+    pub files: Vec<String>,
+    /// The call's text as written (up to 200 characters).
+    pub text: String,
+}
+
+/// Every call found in a templates directory.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct TemplateScan {
+    /// Calls with string-literal arguments only: these can be precompiled.
+    pub literal: Vec<TemplateCall>,
+    /// Calls with any other argument (a variable, an expression): reported, not built.
+    pub non_literal: Vec<TemplateCall>,
+}
+
+/// Finds every `static(...)` and `static_url(...)` call in the files under `dir`.
+pub fn scan_templates(dir: &Path) -> Result<TemplateScan, PrecompileError> {
+    let mut scan = TemplateScan::default();
+    let mut paths = Vec::new();
+    for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
+        let entry = entry.map_err(|e| PrecompileError::Walk {
+            path: e.path().unwrap_or(dir).to_owned(),
+            source: e,
+        })?;
+        if entry.file_type().is_file() {
+            paths.push(entry.into_path());
+        }
+    }
+    for path in paths {
+        let bytes = std::fs::read(&path).map_err(|e| PrecompileError::Read {
+            path: path.clone(),
+            source: e,
+        })?;
+        let Ok(text) = String::from_utf8(bytes) else {
+            tracing::debug!(path = %path.display(), "skipping a file that is not UTF-8");
+            continue;
+        };
+        scan_text(&path, &text, &mut scan);
+    }
+    Ok(scan)
+}
+
+/// Scans one template's text.
+fn scan_text(path: &Path, text: &str, scan: &mut TemplateScan) {
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    while at < bytes.len() {
+        let rest = &text[at..];
+        let Some(found) = rest.find("static") else {
+            break;
+        };
+        let start = at + found;
+        let before_ok = start == 0 || {
+            let prev = bytes[start - 1];
+            !(prev.is_ascii_alphanumeric() || prev == b'_' || prev == b'.')
+        };
+        let after = &text[start + "static".len()..];
+        let open = if after.starts_with("_url(") {
+            Some("static_url(".len())
+        } else if after.starts_with('(') {
+            Some("static(".len())
+        } else {
+            None
+        };
+        at = start + "static".len();
+        let (true, Some(open)) = (before_ok, open) else {
+            continue;
+        };
+        let args_start = start + open;
+        let line = text[..start].matches('\n').count() + 1;
+        let (files, end) = parse_args(&text[args_start..]);
+        let end_abs = args_start + end;
+        let mut shown = text[start..end_abs].to_owned();
+        if shown.len() > 200 {
+            let mut cut = 200;
+            while !shown.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            shown.truncate(cut);
+        }
+        let call = TemplateCall {
+            template: path.to_owned(),
+            line,
+            files: files.clone().unwrap_or_default(),
+            text: shown,
+        };
+        match files {
+            Some(files) if !files.is_empty() => scan.literal.push(call),
+            _ => scan.non_literal.push(call),
+        }
+        at = end_abs.max(at);
+    }
+}
+
+/// Parses `'a', "b")`: `Some(files)` when every argument is a string literal, and the
+/// length consumed (through the `)`, or to the end of the line when it is not found).
+fn parse_args(text: &str) -> (Option<Vec<String>>, usize) {
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let mut files = Vec::new();
+    let mut i = 0;
+    let skip_ws = |i: &mut usize| {
+        while *i < chars.len() && chars[*i].1.is_whitespace() {
+            *i += 1;
+        }
+    };
+    let give_up = || {
+        let end = text
+            .find(')')
+            .map(|p| p + 1)
+            .or_else(|| text.find('\n'))
+            .unwrap_or(text.len());
+        (None, end)
+    };
+    loop {
+        skip_ws(&mut i);
+        let Some(&(_, c)) = chars.get(i) else {
+            return give_up();
+        };
+        if c == ')' {
+            return (Some(files), chars[i].0 + 1);
+        }
+        if c != '"' && c != '\'' {
+            return give_up();
+        }
+        let quote = c;
+        i += 1;
+        let mut value = String::new();
+        loop {
+            let Some(&(_, c)) = chars.get(i) else {
+                return give_up();
+            };
+            i += 1;
+            if c == '\\' {
+                if let Some(&(_, escaped)) = chars.get(i) {
+                    value.push(escaped);
+                    i += 1;
+                }
+            } else if c == quote {
+                break;
+            } else {
+                value.push(c);
+            }
+        }
+        files.push(value);
+        skip_ws(&mut i);
+        match chars.get(i) {
+            Some(&(pos, ')')) => return (Some(files), pos + 1),
+            Some(&(_, ',')) => i += 1,
+            _ => return give_up(),
+        }
+    }
+}
+
+/// One bundle that failed to build.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct PrecompileFailure {
+    /// The bundle key (files joined with `,`).
+    pub bundle: String,
+    /// Where the first call for it is, `template:line`.
+    pub found_at: String,
+    /// The error, naming the file (and line:col); a string in JSON.
+    #[serde(serialize_with = "display")]
+    pub error: Arc<Error>,
+}
+
+fn display<S: Serializer>(error: &Arc<Error>, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(error)
+}
+
+/// What [`precompile`] did: `static-bundle`'s report.
+#[derive(Debug, Clone, Default, Serialize)]
+#[non_exhaustive]
+pub struct PrecompileReport {
+    /// The bundles built, sorted by key.
+    pub bundles: Vec<BundleReport>,
+    /// The bundles that failed.
+    pub failed: Vec<PrecompileFailure>,
+    /// Calls with non-literal arguments (not built).
+    pub non_literal: Vec<TemplateCall>,
+    /// The manifest written (none when a bundle failed: the previous one stays).
+    pub manifest: Option<PathBuf>,
+    /// Files removed by pruning.
+    pub pruned: Vec<PathBuf>,
+}
+
+impl PrecompileReport {
+    /// Whether everything was built and no call was left out.
+    pub fn is_success(&self) -> bool {
+        self.failed.is_empty() && self.non_literal.is_empty()
+    }
+}
+
+/// Scans `templates`, builds every bundle found (strictly, with `.gz`/`.br` unless
+/// precompression is off), writes `manifest.json` when all succeeded, then removes
+/// unreferenced files older than `prune_older_than` if given.
+/// `progress(index, total, bundle_key)` runs before each build.
+pub fn precompile(
+    assets: &Assets,
+    templates: &Path,
+    prune_older_than: Option<Duration>,
+    mut progress: impl FnMut(usize, usize, &str),
+) -> Result<PrecompileReport, PrecompileError> {
+    let scan = scan_templates(templates)?;
+    let mut bundles: BTreeMap<String, &TemplateCall> = BTreeMap::new();
+    for call in &scan.literal {
+        let files: Vec<&str> = call.files.iter().map(String::as_str).collect();
+        bundles.entry(Manifest::key(&files)).or_insert(call);
+    }
+    let mut report = PrecompileReport {
+        non_literal: scan.non_literal.clone(),
+        ..PrecompileReport::default()
+    };
+    let mut manifest = Manifest::default();
+    let total = bundles.len();
+    for (index, (key, call)) in bundles.iter().enumerate() {
+        progress(index + 1, total, key);
+        let files: Vec<&str> = call.files.iter().map(String::as_str).collect();
+        match assets.build(&files) {
+            Ok(built) => {
+                manifest.insert(built.clone());
+                report.bundles.push(built);
+            }
+            Err(error) => report.failed.push(PrecompileFailure {
+                bundle: key.clone(),
+                found_at: format!("{}:{}", call.template.display(), call.line),
+                error: Arc::new(error),
+            }),
+        }
+    }
+    let output_dir = &assets.config().output_dir;
+    if report.failed.is_empty() {
+        manifest.version = 1;
+        manifest.save(output_dir)?;
+        report.manifest = Some(output_dir.join(Manifest::FILE_NAME));
+        if let Some(age) = prune_older_than {
+            report.pruned = manifest.prune(output_dir, age)?;
+        }
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_literal_and_other_calls() {
+        let mut scan = TemplateScan::default();
+        let text = "{{ static('css/a.css', \"css/b.css\") }}\n{{ mystatic('x.css') }}\n\
+                    {{ static_url(name) }} {{ static( 'js/a.js' , ) }}\n{{ static(";
+        scan_text(Path::new("t.html"), text, &mut scan);
+        let literal: Vec<_> = scan
+            .literal
+            .iter()
+            .map(|c| (c.line, c.files.clone()))
+            .collect();
+        assert_eq!(
+            literal,
+            vec![
+                (1, vec!["css/a.css".to_owned(), "css/b.css".to_owned()]),
+                (3, vec!["js/a.js".to_owned()])
+            ]
+        );
+        let other: Vec<_> = scan
+            .non_literal
+            .iter()
+            .map(|c| (c.line, c.text.clone()))
+            .collect();
+        assert_eq!(
+            other,
+            vec![
+                (3, "static_url(name)".to_owned()),
+                (4, "static(".to_owned())
+            ]
+        );
+    }
+}
