@@ -93,7 +93,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod duration;
-#[cfg(any(feature = "mail", feature = "assets", feature = "testing"))]
+#[cfg(any(feature = "mail", feature = "testing"))]
 mod sync;
 
 pub use duration::{DurationError, parse_duration};
