@@ -11,7 +11,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use redis_support::{RedisCluster, RedisServer, free_port};
+use redis_support::{DropReplyProxy, RedisCluster, RedisServer, free_port};
 use squall::mail::{Email, Error, Mailer, Queue, QueueError, QueuedMessage, RedisQueue, from_url};
 use support::aiosmtpd::{Aiosmtpd, Mode, Options};
 use support::cli::{kill9, run, spool_drain, stop_at};
@@ -477,4 +477,88 @@ fn a_watching_drainer_sends_new_mail_as_it_arrives() {
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("sent 3"));
     assert_eq!(smtp.message_ids().into_iter().collect::<BTreeSet<_>>(), all);
+}
+
+/// Polls `check` until it gives a value; fails the test, naming `what`, after a minute.
+async fn eventually<T, F>(what: &str, mut check: impl FnMut() -> F) -> T
+where
+    F: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[test]
+fn a_batch_whose_reply_was_lost_is_queued_once() {
+    let redis = RedisServer::start();
+    let batch: Vec<Email> = (0..20).map(email).collect();
+    // The connection drops after Redis ran the batch and before its reply arrives: the
+    // client cannot tell whether it ran, and tries again on a new connection.
+    let proxy = DropReplyProxy::start(redis.port, batch[7].message_id.as_bytes());
+    let queue = RedisQueue::from_url(&proxy.url("app", "")).unwrap();
+    let rt = runtime();
+    // Connected (and any script loaded) before the reply that is lost.
+    rt.block_on(queue.send(&email(100))).unwrap();
+    let report = rt.block_on(queue.send_messages(&batch)).unwrap();
+    assert!(proxy.fired(), "the reply to the batch was lost");
+    assert_eq!(report.delivered(), batch.len());
+
+    let direct = RedisQueue::from_url(&redis.url("app", "")).unwrap();
+    let queued = rt.block_on(direct.peek(1000)).unwrap();
+    let count = counts(queued.into_iter().map(|m| m.message_id));
+    assert_eq!(count.len(), batch.len() + 1);
+    let twice: Vec<_> = count.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "queued twice: {twice:?}");
+}
+
+#[test]
+fn the_same_batch_enqueued_twice_is_stored_once() {
+    let redis = RedisServer::start();
+    let queue = RedisQueue::from_url(&redis.url("app", "")).unwrap();
+    let messages: Vec<QueuedMessage> = (0..5)
+        .map(|i| QueuedMessage::new(&email(i).render().unwrap()))
+        .collect();
+    let rt = runtime();
+    rt.block_on(queue.enqueue_batch(&messages)).unwrap();
+    // A caller that did not get the answer sends the same batch again.
+    rt.block_on(queue.enqueue_batch(&messages)).unwrap();
+    rt.block_on(queue.enqueue(&messages[0])).unwrap();
+    assert_eq!(redis.cli(&["XLEN", "{app}:stream"]).trim(), "5");
+}
+
+#[test]
+fn dropping_the_single_lock_in_a_current_thread_runtime_frees_it_without_blocking() {
+    let redis = RedisServer::start();
+    // A lease longer than the wait below: the lock must be deleted, not expire.
+    let url = redis.url("app", "timeout=30&lease=600");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let a = RedisQueue::from_url(&url).unwrap();
+        let b = RedisQueue::from_url(&url).unwrap();
+        let guard = a.try_lock_single().await.unwrap();
+        assert!(guard.is_some());
+        // While Redis holds back writes, a drop that waited for its unlock would stall
+        // this thread (the runtime's only one) until the timeout, and then give up.
+        redis.cli(&["CLIENT", "PAUSE", "60000", "WRITE"]);
+        drop(guard);
+        assert_eq!(redis.cli(&["EXISTS", "{app}:single"]).trim(), "1");
+        redis.cli(&["CLIENT", "UNPAUSE"]);
+        let next = eventually("the lock to be free", || async {
+            b.try_lock_single().await.unwrap()
+        })
+        .await;
+        drop(next);
+    });
 }
