@@ -1,38 +1,7 @@
 //! The Redis queue: the scale-out path of the mail queue, where every web process enqueues
 //! to Redis and any number of `spool-drain --queue redis://…` processes drain it.
 //!
-//! ```text
-//! {NAME}:stream    queued and claimed messages (a stream; one consumer group of drainers)
-//! {NAME}:deferred  messages waiting for a later attempt (a sorted set, score = due ms)
-//! {NAME}:dead      the dead-letter stream: the record, the error, the time
-//! {NAME}:enqueued  the queue ids enqueued in the last hour (a sorted set, score = ms)
-//! {NAME}:single    the `spool-drain --single` lock
-//! ```
-//!
-//! A batch is enqueued by one Lua script that adds the same record the disk spool writes
-//! (see `QueuedMessage::to_record`) with `XADD`, skipping the queue ids it added in the
-//! last hour: see [`RedisQueue`] for what this promises. A drainer claims with
-//! `XREADGROUP` as a consumer named after its process; a sent message is removed with
-//! `XACK`+`XDEL` in one `MULTI`; a deferred, failed or released one is moved by a Lua
-//! script that first checks that the claim is still held (so a late settle after a
-//! takeover never makes a copy). A drainer keeps its claims alive while it holds them
-//! (`XCLAIM … JUSTID` every third of the lease); the claims of a drainer that died are
-//! taken over with `XAUTOCLAIM` once they have been idle for the lease (`lease=`, default
-//! 60 s). An entry delivered more than `max_deliveries=` times (default 5) without an ack
-//! has killed its drainers: it goes to the dead-letter stream, as does an entry that does
-//! not decode. All keys share the hash tag `{NAME}`, so the queue runs on Redis Cluster.
-//!
-//! `spool-drain --single` takes a `SET NX PX` lock on `{NAME}:single` (a random token,
-//! the lease as its expiry) that a task renews every third of the lease while the guard
-//! lives; dropping the guard deletes it without blocking the async runtime, and a killed
-//! run's lock expires after the lease. (Redis has no lock that dies with its holder's
-//! process, so expiry plus renewal stands in for the spool's `flock`.)
-//!
-//! URL: `redis://[user:pass@]host:port[/db]?queue=NAME&timeout=SECS&lease=SECS`; several
-//! hosts (`redis://h1:7000,h2:7001/?queue=app`) or `cluster=true` use Redis Cluster.
-//! Every command has a timeout (`timeout=`, default 5 s); the drainer's commands retry
-//! with backoff for up to `reconnect=` seconds (default 60) while Redis restarts. The
-//! same settings, typed: [`RedisConfig`].
+//! [`RedisQueue`] says how it works, and [`RedisConfig`] holds its settings.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -77,7 +46,40 @@ const GROUP: &str = "squall-drainers";
 const FIELD: &str = "r";
 
 /// A mail queue in Redis streams. Cheap to clone; clones share connections and the
-/// drainer identity. See the [module docs](self).
+/// drainer identity.
+///
+/// ```text
+/// {NAME}:stream    queued and claimed messages (a stream; one consumer group of drainers)
+/// {NAME}:deferred  messages waiting for a later attempt (a sorted set, score = due ms)
+/// {NAME}:dead      the dead-letter stream: the record, the error, the time
+/// {NAME}:enqueued  the queue ids enqueued in the last hour (a sorted set, score = ms)
+/// {NAME}:single    the `spool-drain --single` lock
+/// ```
+///
+/// A batch is enqueued by one Lua script that adds the same record the disk spool writes
+/// ([`QueuedMessage::to_record`](crate::mail::QueuedMessage::to_record)) with `XADD`,
+/// skipping the queue ids it added in the last hour (see below). A drainer claims with
+/// `XREADGROUP` as a consumer named after its process; a sent message is removed with
+/// `XACK`+`XDEL` in one `MULTI`; a deferred, failed or released one is moved by a Lua
+/// script that first checks that the claim is still held (so a late settle after a
+/// takeover never makes a copy). A drainer keeps its claims alive while it holds them
+/// (`XCLAIM … JUSTID` every third of the lease); the claims of a drainer that died are
+/// taken over with `XAUTOCLAIM` once they have been idle for the lease (`lease=`, default
+/// 60 s). An entry delivered more than `max_deliveries=` times (default 5) without an ack
+/// has killed its drainers: it goes to the dead-letter stream, as does an entry that does
+/// not decode. All keys share the hash tag `{NAME}`, so the queue runs on Redis Cluster.
+///
+/// `spool-drain --single` takes a `SET NX PX` lock on `{NAME}:single` (a random token,
+/// the lease as its expiry) that a task renews every third of the lease while the guard
+/// lives; dropping the guard deletes it without blocking the async runtime, and a killed
+/// run's lock expires after the lease. (Redis has no lock that dies with its holder's
+/// process, so expiry plus renewal stands in for the spool's `flock`.)
+///
+/// URL: `redis://[user:pass@]host:port[/db]?queue=NAME&timeout=SECS&lease=SECS`; several
+/// hosts (`redis://h1:7000,h2:7001/?queue=app`) or `cluster=true` use Redis Cluster.
+/// Every command has a timeout (`timeout=`, default 5 s); the drainer's commands retry
+/// with backoff for up to `reconnect=` seconds (default 60) while Redis restarts. The
+/// same settings, typed: [`RedisConfig`].
 ///
 /// # Enqueueing is all or nothing, and a retry adds nothing twice
 ///
@@ -89,7 +91,7 @@ const FIELD: &str = "r";
 /// retry that follows (within `timeout=`) adds nothing twice, and neither does a caller
 /// that sends the same [`QueuedMessage`](crate::mail::QueuedMessage)s again.
 ///
-/// An `Err` means the batch was not queued, with one exception that no client can rule
+/// An `Err` means that the batch was not queued, with one exception that no client can rule
 /// out: a reply lost for longer than `timeout=` (Redis ran the script and then became
 /// unreachable). Then the error is a [`QueueError::Redis`](crate::mail::QueueError) whose
 /// source is a timeout or a dropped connection, and the batch may be queued; calling
@@ -131,7 +133,7 @@ struct Inner {
 }
 
 impl RedisQueue {
-    /// Opens the queue a URL names (see the [module docs](self)); connects on first use,
+    /// Opens the queue a URL names (see [`RedisQueue`] for the grammar); connects on first use,
     /// so this never blocks and works outside an async runtime.
     pub fn from_url(url: &str) -> Result<Self, Error> {
         Self::new(RedisConfig::from_url(url)?)
