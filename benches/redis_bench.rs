@@ -1,11 +1,11 @@
 //! Redis queue figures for `benches/compare.sh redis`.
 //!
 //! `redis_bench size`            prints the stored record size of the 2 KB benchmark message.
-//! `redis_bench enqueue URL N`   single-client enqueue (one `XADD` per message): msgs/s.
-//! `redis_bench batch URL N B`   pipelined batch enqueue, B messages a batch: msgs/s.
+//! `redis_bench enqueue URL N`   single-client enqueue (one script run per message): msgs/s.
+//! `redis_bench batch URL N B`   batch enqueue, B messages a script run: msgs/s.
 //! `redis_bench raw URL N SIZE`  raw `XADD key * f <SIZE bytes>` through the redis crate,
 //!                               one at a time on one connection: msgs/s.
-//! `redis_bench fill URL N`      enqueues N messages (pipelined), for drains.
+//! `redis_bench fill URL N`      enqueues N messages (500 a batch), for drains.
 #![allow(missing_docs)]
 
 mod support;

@@ -38,12 +38,12 @@ pub use drain::{DrainOptions, DrainReport, Drainer};
 pub use email::{Attachment, Email, EmailBuilder, EmailError, RenderedEmail};
 pub use mailer::{Error, Mailer, Outcome, Rejection, SendReport, Transport, send_mail};
 pub use memory::MemoryMailer;
-#[cfg(feature = "redis")]
-pub use queue::RedisQueue;
 pub use queue::Spool;
 pub use queue::{
     Claimed, Queue, QueueError, QueueStatus, QueuedMessage, RetryPolicy, SingleRunGuard,
 };
+#[cfg(feature = "redis")]
+pub use queue::{RedisConfig, RedisQueue};
 pub use record::RecordError;
 pub use smtp::{ErrorClass, SmtpConfig, SmtpError, SmtpMailer, Tls};
 pub use url::{from_url, queue_from_url, transport_from_url};

@@ -183,3 +183,117 @@ impl RedisCluster {
         format!("redis://{}/?queue={queue}", hosts.join(","))
     }
 }
+
+/// A TCP proxy in front of a redis-server that loses one reply: the first request that
+/// contains `marker` reaches the server, runs there, and then the proxy closes the
+/// connection before the reply gets back. The client cannot know whether its command ran;
+/// later connections pass through untouched.
+pub struct DropReplyProxy {
+    pub port: u16,
+    fired: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl DropReplyProxy {
+    pub fn start(upstream: u16, marker: &[u8]) -> DropReplyProxy {
+        use std::sync::Arc;
+        use std::sync::atomic::AtomicBool;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let fired = Arc::new(AtomicBool::new(false));
+        let marker = marker.to_vec();
+        let fired_in = fired.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                    return;
+                };
+                let armed = Arc::new(AtomicBool::new(false));
+                proxy_requests(&client, &server, marker.clone(), armed.clone(), &fired_in);
+                proxy_replies(client, server, armed, fired_in.clone());
+            }
+        });
+        DropReplyProxy { port, fired }
+    }
+
+    /// True once a reply was lost.
+    pub fn fired(&self) -> bool {
+        self.fired.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The URL of the proxy, as [`RedisServer::url`] makes it.
+    pub fn url(&self, queue: &str, extra: &str) -> String {
+        let mut url = format!("redis://127.0.0.1:{}/0?queue={queue}", self.port);
+        if !extra.is_empty() {
+            url.push('&');
+            url.push_str(extra);
+        }
+        url
+    }
+}
+
+/// Client to server; arms the connection once a request holding `marker` went through.
+fn proxy_requests(
+    client: &TcpStream,
+    server: &TcpStream,
+    marker: Vec<u8>,
+    armed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    fired: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    use std::io::{Read, Write};
+    use std::sync::atomic::Ordering;
+    let (mut from, mut to) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+    let fired = fired.clone();
+    std::thread::spawn(move || {
+        let mut seen: Vec<u8> = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match from.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            // Armed before the request goes on, so that its reply is the one lost.
+            if !fired.load(Ordering::SeqCst) && !armed.load(Ordering::SeqCst) {
+                seen.extend_from_slice(&buf[..n]);
+                if seen.windows(marker.len()).any(|w| w == marker.as_slice()) {
+                    armed.store(true, Ordering::SeqCst);
+                }
+                let keep = seen.len().saturating_sub(marker.len());
+                seen.drain(..keep);
+            }
+            if to.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+        let _ = to.shutdown(std::net::Shutdown::Write);
+    });
+}
+
+/// Server to client; once armed, swallows the reply and closes both ends.
+fn proxy_replies(
+    client: TcpStream,
+    server: TcpStream,
+    armed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    fired: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    use std::io::{Read, Write};
+    use std::sync::atomic::Ordering;
+    std::thread::spawn(move || {
+        let (mut from, mut to) = (server, client);
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match from.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            if armed.load(Ordering::SeqCst) && !fired.swap(true, Ordering::SeqCst) {
+                break; // the reply is lost
+            }
+            if to.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+        let _ = to.shutdown(std::net::Shutdown::Both);
+        let _ = from.shutdown(std::net::Shutdown::Both);
+    });
+}

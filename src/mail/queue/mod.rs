@@ -30,7 +30,7 @@ mod redis;
 mod spool;
 
 #[cfg(feature = "redis")]
-pub use redis::RedisQueue;
+pub use redis::{RedisConfig, RedisQueue};
 pub use spool::Spool;
 
 /// What went wrong with a queue.
@@ -57,12 +57,15 @@ pub enum QueueError {
         reason: String,
     },
     /// The Redis server failed or could not be reached in time.
-    #[error("redis {server}: {reason}")]
+    #[error("redis {server}: {op}: {source}")]
     Redis {
         /// `host:port` of the server.
         server: String,
-        /// What failed.
-        reason: String,
+        /// What was being done, e.g. `enqueue` or `claim (XREADGROUP)`.
+        op: &'static str,
+        /// The Redis client's error (a `redis::RedisError`).
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// A claim was used after it was already acked, deferred, failed or released.
     #[error("message {id} is no longer claimed by this drainer")]

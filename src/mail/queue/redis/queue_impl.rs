@@ -1,0 +1,179 @@
+//! `impl Queue for RedisQueue`: the trait's methods, each a few lines over the parts in
+//! the sibling modules.
+
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use redis::Value;
+use redis::streams::{StreamId, StreamReadReply};
+
+use super::claims::{Settle, Takeover};
+use super::conn::{Patience, Purpose, Run};
+use super::{GROUP, RedisQueue};
+use crate::mail::queue::{Claimed, Queue, QueueError, QueueStatus, QueuedMessage, SingleRunGuard};
+use crate::mail::record::encode_record;
+
+#[async_trait]
+impl Queue for RedisQueue {
+    async fn enqueue(&self, message: &QueuedMessage) -> Result<(), QueueError> {
+        self.inner.enqueue(std::slice::from_ref(message)).await
+    }
+
+    async fn claim(&self, max: usize, quarantined: &mut u64) -> Result<Vec<Claimed>, QueueError> {
+        let inner = &self.inner;
+        inner.ensure_group().await?;
+        inner.start_heartbeat();
+        inner.promote(max).await?;
+        let mut claims = Vec::new();
+        inner
+            .take_over(max, Takeover::Periodic, &mut claims, quarantined)
+            .await?;
+        let want = max.saturating_sub(claims.len());
+        if want > 0 {
+            let mut cmd = redis::cmd("XREADGROUP");
+            cmd.arg("GROUP")
+                .arg(GROUP)
+                .arg(&inner.consumer)
+                .arg("COUNT")
+                .arg(want)
+                .arg("STREAMS")
+                .arg(&inner.keys.stream)
+                .arg(">");
+            let reply: Option<StreamReadReply> = inner
+                .run("claim (XREADGROUP)", Patience::Drainer, Run::Cmd(&cmd))
+                .await?;
+            let entries: Vec<StreamId> = reply
+                .map(|r| r.keys.into_iter().flat_map(|k| k.ids).collect())
+                .unwrap_or_default();
+            inner.hold(entries.iter().map(|e| e.id.clone()));
+            inner
+                .decode_entries(entries, &mut claims, quarantined)
+                .await?;
+        }
+        if claims.is_empty() {
+            // Nothing new: is there anything left by a dead drainer?
+            inner
+                .take_over(max, Takeover::Now, &mut claims, quarantined)
+                .await?;
+        }
+        Ok(claims)
+    }
+
+    async fn ack(&self, claim: Claimed) -> Result<(), QueueError> {
+        self.ack_all(vec![claim]).await
+    }
+
+    async fn ack_all(&self, claims: Vec<Claimed>) -> Result<(), QueueError> {
+        if claims.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<&str> = claims.iter().map(|c| c.token.as_str()).collect();
+        let stream = &self.inner.keys.stream;
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("XACK")
+            .arg(stream)
+            .arg(GROUP)
+            .arg(&ids)
+            .cmd("XDEL")
+            .arg(stream)
+            .arg(&ids);
+        let (acked, _deleted): (u64, u64) = self
+            .inner
+            .run("ack (XACK+XDEL)", Patience::Drainer, Run::Pipe(&pipe))
+            .await?;
+        if acked < ids.len() as u64 {
+            tracing::info!(
+                acked,
+                claims = ids.len(),
+                "some claims were settled already (taken over after the lease?)"
+            );
+        }
+        for id in ids {
+            self.inner.drop_hold(id);
+        }
+        Ok(())
+    }
+
+    async fn defer(&self, claim: Claimed, message: QueuedMessage) -> Result<(), QueueError> {
+        let record = encode_record(&message)?;
+        let how = Settle::Defer {
+            due_unix_ms: message.next_attempt_unix_ms,
+        };
+        self.inner.settle(&claim.token, &record, how).await
+    }
+
+    async fn fail(
+        &self,
+        claim: Claimed,
+        message: QueuedMessage,
+        error: &str,
+    ) -> Result<(), QueueError> {
+        let record = encode_record(&message)?;
+        let how = Settle::Fail {
+            error,
+            message_id: &message.message_id,
+        };
+        self.inner.settle(&claim.token, &record, how).await
+    }
+
+    async fn release(&self, claim: Claimed) -> Result<(), QueueError> {
+        let record = encode_record(&claim.message)?;
+        self.inner
+            .settle(&claim.token, &record, Settle::Release)
+            .await
+    }
+
+    async fn peek(&self, max: usize) -> Result<Vec<QueuedMessage>, QueueError> {
+        self.inner.peek(max).await
+    }
+
+    async fn status(&self) -> Result<QueueStatus, QueueError> {
+        self.inner.status().await
+    }
+
+    async fn retry_failed(&self) -> Result<u64, QueueError> {
+        self.inner.retry_failed().await
+    }
+
+    /// A `SET NX PX` lock on `{NAME}:single` with a random token, renewed every third of
+    /// the lease by a task while the guard lives. Dropping the guard stops the renewal and
+    /// deletes the lock without blocking the runtime; a killed run's lock expires after
+    /// the lease.
+    async fn try_lock_single(&self) -> Result<Option<SingleRunGuard>, QueueError> {
+        self.inner.try_lock_single().await
+    }
+
+    async fn wait_for_mail(&self, timeout: Duration) {
+        let inner = &self.inner;
+        let connected = inner
+            .blocking
+            .get_or_try_init(|| inner.connect(Purpose::BlockingReads))
+            .await;
+        let mut conn = match connected {
+            Ok(c) => c.clone(),
+            Err(_) => {
+                tokio::time::sleep(timeout).await;
+                return;
+            }
+        };
+        let mut cmd = redis::cmd("XREAD");
+        cmd.arg("COUNT")
+            .arg(1)
+            .arg("BLOCK")
+            .arg(timeout.as_millis().max(1) as u64)
+            .arg("STREAMS")
+            .arg(&inner.keys.stream)
+            .arg("$");
+        let started = Instant::now();
+        let read = tokio::time::timeout(
+            timeout + inner.config.timeout,
+            cmd.query_async::<Value>(&mut conn),
+        )
+        .await;
+        if !matches!(read, Ok(Ok(_))) {
+            // Redis is away: do not spin.
+            tokio::time::sleep(timeout.saturating_sub(started.elapsed())).await;
+        }
+    }
+}
