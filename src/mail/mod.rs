@@ -24,26 +24,27 @@
 //! ```
 
 mod console;
-pub mod drain;
+mod drain;
 mod email;
 mod mailer;
 mod memory;
 mod queue;
+mod random;
 mod record;
 pub mod smtp;
 mod url;
 
 pub use console::ConsoleMailer;
-pub use drain::{DrainOptions, DrainReport, Drainer};
+pub use drain::{DrainError, DrainOptions, DrainReport, Drainer};
 pub use email::{Attachment, Email, EmailBuilder, EmailError, RenderedEmail};
 pub use mailer::{Error, Mailer, Outcome, Rejection, SendReport, Transport, send_mail};
 pub use memory::MemoryMailer;
 #[cfg(feature = "redis")]
 pub use queue::RedisQueue;
-pub use queue::Spool;
 pub use queue::{
-    Claimed, Queue, QueueError, QueueStatus, QueuedMessage, RetryPolicy, SingleRunGuard,
+    ClaimBatch, Claimed, Queue, QueueError, QueueStatus, QueuedMessage, RetryPolicy, SingleRunGuard,
 };
+pub use queue::{Spool, SpoolConfig};
 pub use record::RecordError;
 pub use smtp::{ErrorClass, SmtpConfig, SmtpError, SmtpMailer, Tls};
 pub use url::{from_url, queue_from_url, transport_from_url};

@@ -34,7 +34,7 @@ pub enum RecordError {
     /// A format version this build does not know.
     #[error("unknown record format version {0} (this build reads version {VERSION})")]
     UnknownVersion(u16),
-    /// The length field exceeds [`MAX_RECORD_BYTES`].
+    /// The length field exceeds the limit of 64 MiB.
     #[error("length field {0} exceeds the limit of {MAX_RECORD_BYTES} bytes")]
     TooLarge(u64),
     /// The body's CRC-32 does not match the header.

@@ -58,7 +58,8 @@ use redis::{Cmd, FromRedisValue, Pipeline, RedisError, RedisFuture, RetryMethod,
 use tokio::sync::OnceCell;
 
 use super::{
-    Claimed, Queue, QueueError, QueueStatus, QueuedMessage, SingleRunGuard, random_u64, unix_ms,
+    ClaimBatch, Claimed, Queue, QueueError, QueueStatus, QueuedMessage, SingleRunGuard, random_u64,
+    unix_ms,
 };
 use crate::mail::record::{decode_record, encode_record};
 use crate::mail::{Email, Error, Mailer, Outcome, SendReport};
@@ -653,10 +654,7 @@ impl Inner {
         for entry in entries {
             let raw = bytes_of(entry.map.get(FIELD));
             match raw.map(decode_record) {
-                Some(Ok(message)) => claims.push(Claimed {
-                    message,
-                    token: entry.id,
-                }),
+                Some(Ok(message)) => claims.push(Claimed::entry(message, entry.id)),
                 Some(Err(reason)) => {
                     let raw = raw.unwrap_or_default().to_vec();
                     self.quarantine(&entry.id, &raw, &format!("unreadable record: {reason}"))
@@ -830,7 +828,8 @@ impl Queue for RedisQueue {
         self.inner.cmd::<()>("enqueue (XADD)", false, &cmd).await
     }
 
-    async fn claim(&self, max: usize, quarantined: &mut u64) -> Result<Vec<Claimed>, QueueError> {
+    async fn claim(&self, max: usize) -> Result<ClaimBatch, QueueError> {
+        let quarantined = &mut 0u64;
         let inner = &self.inner;
         inner.ensure_group().await?;
         inner.start_heartbeat();
@@ -864,7 +863,7 @@ impl Queue for RedisQueue {
             // Nothing new: is there anything left by a dead drainer?
             inner.take_over(max, true, &mut claims, quarantined).await?;
         }
-        Ok(claims)
+        Ok(ClaimBatch::new(claims, *quarantined))
     }
 
     async fn ack(&self, claim: Claimed) -> Result<(), QueueError> {
@@ -875,7 +874,10 @@ impl Queue for RedisQueue {
         if claims.is_empty() {
             return Ok(());
         }
-        let ids: Vec<&str> = claims.iter().map(|c| c.token.as_str()).collect();
+        let ids = claims
+            .iter()
+            .map(Claimed::entry_id)
+            .collect::<Result<Vec<&str>, _>>()?;
         let stream = &self.inner.settings.stream;
         let mut pipe = redis::pipe();
         pipe.atomic()
@@ -901,12 +903,13 @@ impl Queue for RedisQueue {
     }
 
     async fn defer(&self, claim: Claimed, message: QueuedMessage) -> Result<(), QueueError> {
+        let entry = claim.entry_id()?;
         let record = encode_record(&message)?;
         let score = message.next_attempt_unix_ms.to_string();
         self.inner
-            .settle("defer", &claim.token, &record, &score, &message.id)
+            .settle("defer", entry, &record, &score, &message.id)
             .await?;
-        self.inner.drop_hold(&claim.token);
+        self.inner.drop_hold(entry);
         Ok(())
     }
 
@@ -916,20 +919,20 @@ impl Queue for RedisQueue {
         message: QueuedMessage,
         error: &str,
     ) -> Result<(), QueueError> {
+        let entry = claim.entry_id()?;
         let record = encode_record(&message)?;
         self.inner
-            .settle("dead", &claim.token, &record, error, &message.message_id)
+            .settle("dead", entry, &record, error, &message.message_id)
             .await?;
-        self.inner.drop_hold(&claim.token);
+        self.inner.drop_hold(entry);
         Ok(())
     }
 
     async fn release(&self, claim: Claimed) -> Result<(), QueueError> {
+        let entry = claim.entry_id()?;
         let record = encode_record(&claim.message)?;
-        self.inner
-            .settle("release", &claim.token, &record, "", "")
-            .await?;
-        self.inner.drop_hold(&claim.token);
+        self.inner.settle("release", entry, &record, "", "").await?;
+        self.inner.drop_hold(entry);
         Ok(())
     }
 
