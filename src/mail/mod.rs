@@ -42,9 +42,9 @@ pub use memory::MemoryMailer;
 #[cfg(feature = "redis")]
 pub use queue::RedisQueue;
 pub use queue::{
-    ClaimBatch, Claimed, Queue, QueueError, QueueStatus, QueuedMessage, RetryPolicy, SingleRunGuard,
+    ClaimBatch, Claimed, Queue, QueueError, QueueStatus, QueuedMessage, RetryPolicy,
+    SingleRunGuard, Spool, SpoolConfig,
 };
-pub use queue::{Spool, SpoolConfig};
 pub use record::RecordError;
 pub use smtp::{ErrorClass, SmtpConfig, SmtpError, SmtpMailer, Tls};
 pub use url::{from_url, queue_from_url, transport_from_url};
