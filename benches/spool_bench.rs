@@ -14,7 +14,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use squall::mail::{Mailer, Queue, QueuedMessage, Spool};
+use squall::mail::{Mailer, Queue, QueuedMessage, Spool, SpoolConfig};
 use support::message;
 
 fn p50(mut samples: Vec<Duration>) -> f64 {
@@ -49,7 +49,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let root = Path::new(args.get(1).ok_or("enqueue DIR")?);
             let n = 1000;
             let durable = Spool::open(root.join("durable"))?;
-            let nondurable = Spool::open_with(root.join("nondurable"), false)?;
+            let nondurable = Spool::open(SpoolConfig::new(root.join("nondurable")).durable(false))?;
             let bare = root.join("bare");
             for sub in ["tmp", "new"] {
                 std::fs::create_dir_all(bare.join(sub))?;
@@ -79,11 +79,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some("fill") => {
             let dir = args.get(1).ok_or("fill DIR N")?;
             let n: usize = args.get(2).ok_or("fill DIR N")?.parse()?;
-            let spool = Spool::open_with(dir, false)?;
+            let spool = Spool::open(SpoolConfig::new(dir).durable(false))?;
             let template = message(0)?;
             for _ in 0..n {
                 let mut m = QueuedMessage::new(&template.to_rendered());
-                m.bytes.clone_from(&template.bytes);
+                m.bytes = template.bytes.clone();
                 rt.block_on(spool.enqueue(&m))?;
             }
             let _ = rt.block_on(spool.send_messages(&[]))?;

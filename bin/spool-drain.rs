@@ -7,13 +7,9 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
-use squall::mail::{
-    ConsoleMailer, DrainOptions, Drainer, RetryPolicy, Transport, queue_from_url,
-    transport_from_url,
-};
+use squall::mail::{ConsoleMailer, DrainOptions, Drainer, RetryPolicy, transport_from_url};
 
 /// Exit statuses (sysexits): 75 means "try again later".
-const EXIT_FAILED: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 const EXIT_TEMPFAIL: u8 = 75;
 
@@ -37,7 +33,7 @@ struct Cli {
     /// Keep running and send new mail as it arrives, until SIGTERM or SIGINT.
     #[arg(long)]
     watch: bool,
-    /// SMTP connections used at once.
+    /// SMTP connections used at once; each batch claims 32 messages per connection.
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
     concurrency: u16,
     /// Attempts before a message goes to the dead-letter place.
@@ -69,17 +65,6 @@ enum Command {
     Status,
     /// Moves every failed message back to the queue, attempts reset.
     RetryFailed,
-}
-
-/// Passes `--lease` to a Redis queue as its URL's `lease=` (the last one wins).
-fn with_lease(url: &str, lease: Option<u64>) -> String {
-    match lease {
-        Some(secs) if url.starts_with("redis:") => {
-            let sep = if url.contains('?') { '&' } else { '?' };
-            format!("{url}{sep}lease={secs}")
-        }
-        _ => url.to_owned(),
-    }
 }
 
 fn main() -> ExitCode {
@@ -116,8 +101,17 @@ async fn run(cli: Cli) -> u8 {
             "--queue (or SQUALL_QUEUE_URL) is required, e.g. --queue spool:///var/spool/app",
         );
     };
-    let queue_url = &with_lease(queue_url, cli.lease);
-    let queue = match queue_from_url(queue_url) {
+    let options = DrainOptions::default()
+        .max(cli.max)
+        .concurrency(usize::from(cli.concurrency))
+        .watch(cli.watch)
+        .lease(cli.lease.map(Duration::from_secs))
+        .policy(RetryPolicy {
+            max_attempts: cli.max_attempts,
+            max_age: cli.max_age,
+            ..RetryPolicy::default()
+        });
+    let queue = match options.open_queue(queue_url) {
         Ok(q) => q,
         Err(e) => return usage(format_args!("--queue: {e}")),
     };
@@ -165,24 +159,17 @@ async fn run(cli: Cli) -> u8 {
 
     if cli.dry_run {
         // Read, never claim: the queue stays byte for byte as it was.
-        let max = cli.max.map_or(usize::MAX, |m| m as usize);
-        let messages = match queue.peek(max).await {
-            Ok(m) => m,
+        let console = ConsoleMailer::stdout();
+        return match Drainer::new(&*queue, &console, options).dry_run().await {
+            Ok(n) => {
+                eprintln!("dry run: {n} message(s) due; nothing was sent or changed");
+                0
+            }
             Err(e) => {
                 eprintln!("spool-drain: {e}");
-                return EXIT_TEMPFAIL;
+                e.exit_code()
             }
         };
-        let rendered: Vec<_> = messages.iter().map(|m| m.to_rendered()).collect();
-        if let Err(e) = ConsoleMailer::stdout().send_rendered(&rendered).await {
-            eprintln!("spool-drain: {e}");
-            return EXIT_FAILED;
-        }
-        eprintln!(
-            "dry run: {} message(s) due; nothing was sent or changed",
-            rendered.len()
-        );
-        return 0;
     }
 
     let Some(via) = &cli.via else {
@@ -208,15 +195,6 @@ async fn run(cli: Cli) -> u8 {
         None
     };
 
-    let options = DrainOptions::default()
-        .max(cli.max)
-        .concurrency(usize::from(cli.concurrency))
-        .watch(cli.watch)
-        .policy(RetryPolicy {
-            max_attempts: cli.max_attempts,
-            max_age: cli.max_age,
-            ..RetryPolicy::default()
-        });
     let mut drainer = Drainer::new(&*queue, &*transport, options);
     if std::io::stderr().is_terminal() {
         let mut last = Instant::now();
@@ -231,7 +209,7 @@ async fn run(cli: Cli) -> u8 {
         Ok(r) => r,
         Err(e) => {
             eprintln!("spool-drain: {e}");
-            return EXIT_TEMPFAIL;
+            return e.exit_code();
         }
     };
     if std::io::stderr().is_terminal() {

@@ -10,8 +10,8 @@ use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use squall::mail::{
-    DrainOptions, DrainReport, Drainer, Email, Mailer, Queue, QueuedMessage, RetryPolicy,
-    SmtpConfig, SmtpMailer, Spool,
+    DrainOptions, DrainReport, Drainer, Email, Mailer, Outcome, Queue, QueueError, QueuedMessage,
+    RetryPolicy, SmtpConfig, SmtpMailer, Spool,
 };
 use support::aiosmtpd::{Aiosmtpd, Mode, Options};
 use support::numbered_email as email;
@@ -35,6 +35,27 @@ async fn drain(spool: &Spool, mailer: &SmtpMailer, policy: RetryPolicy) -> Drain
         .run(std::future::pending())
         .await
         .unwrap()
+}
+
+/// Queued, in flight, deferred, failed.
+async fn counts(spool: &Spool) -> (u64, u64, u64, u64) {
+    let s = spool.status().await.unwrap();
+    (s.queued, s.in_flight, s.deferred, s.failed)
+}
+
+/// A port on which nothing listens.
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// A spool in `dir` with messages 0, 1 and 2 queued.
+async fn spool_of_three(dir: &Path) -> Spool {
+    let spool = Spool::open(dir).unwrap();
+    for i in 0..3 {
+        spool.send(&email(i)).await.unwrap();
+    }
+    spool
 }
 
 fn now_ms() -> u64 {
@@ -75,16 +96,7 @@ async fn enqueued_mail_is_drained_into_a_real_server_and_files_are_private() {
         ids, expected,
         "each message exactly once, the bytes enqueued"
     );
-    let status = spool.status().await.unwrap();
-    assert_eq!(
-        (
-            status.queued,
-            status.in_flight,
-            status.deferred,
-            status.failed
-        ),
-        (0, 0, 0, 0)
-    );
+    assert_eq!(counts(&spool).await, (0, 0, 0, 0));
 }
 
 #[tokio::test]
@@ -93,8 +105,8 @@ async fn deferred_mail_waits_for_its_time_then_goes() {
     let spool = Spool::open(dir.path()).unwrap();
     spool.send(&email(1)).await.unwrap();
     let policy = RetryPolicy {
-        base: Duration::from_millis(1500),
-        cap: Duration::from_millis(1500),
+        base: Duration::from_secs(3600),
+        cap: Duration::from_secs(3600),
         ..RetryPolicy::default()
     };
 
@@ -106,29 +118,47 @@ async fn deferred_mail_waits_for_its_time_then_goes() {
     assert_eq!(report.exit_code(), 75);
     let deferred = files(&dir.path().join("deferred"));
     assert_eq!(deferred.len(), 1);
-    let due: u64 = deferred[0].split('-').next().unwrap().parse().unwrap();
-    assert!(due >= before && due <= now_ms() + 1500, "due {due}");
+    let (due, id) = deferred[0].split_once('-').unwrap();
+    let due: u64 = due.parse().unwrap();
+    assert!(
+        due >= before && due <= now_ms() + 3_600_000,
+        "due {due}: within the backoff's cap"
+    );
     let status = spool.status().await.unwrap();
     assert_eq!((status.queued, status.deferred), (0, 1));
 
-    // Not before its time: a drain now claims nothing, and the server sees nothing.
+    // Time passes by renaming: due in an hour, a drain claims nothing and the server
+    // sees nothing; due a moment ago, it goes.
+    let deferred_dir = dir.path().join("deferred");
+    let due_at = |ms: u64| deferred_dir.join(format!("{ms:013}-{id}"));
+    std::fs::rename(
+        deferred_dir.join(&deferred[0]),
+        due_at(now_ms() + 3_600_000),
+    )
+    .unwrap();
     let server = Aiosmtpd::start(Mode::Plain, Options::default());
     let mailer = smtp(server.port);
-    if now_ms() < due {
-        let report = drain(&spool, &mailer, policy).await;
-        assert_eq!(report.sent, 0);
-        assert!(server.received().is_empty());
-    }
-    // After it: sent, with the attempt and error recorded in the meantime.
+    let report = drain(&spool, &mailer, policy).await;
+    assert_eq!((report.sent, report.deferred), (0, 0));
+    assert!(spool.peek(10).await.unwrap().is_empty());
+    assert!(server.received().is_empty());
+
+    let later = deferred_dir.join(&files(&deferred_dir)[0]);
+    std::fs::rename(later, due_at(now_ms() - 1)).unwrap();
     let peeked = spool.peek(10).await.unwrap();
-    assert!(peeked.is_empty() || now_ms() >= due);
-    while now_ms() < due {
-        tokio::time::sleep(Duration::from_millis(due - now_ms() + 5)).await;
-    }
+    assert_eq!(peeked.len(), 1);
+    assert_eq!(peeked[0].attempts, 1, "the attempt is recorded");
+    assert!(
+        peeked[0]
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("try again later")
+    );
     let report = drain(&spool, &mailer, policy).await;
     assert_eq!(report.sent, 1);
     assert_eq!(server.received().len(), 1);
-    assert!(files(&dir.path().join("deferred")).is_empty());
+    assert!(files(&deferred_dir).is_empty());
 }
 
 #[tokio::test]
@@ -258,14 +288,8 @@ async fn corrupt_records_are_quarantined_with_the_reason_and_the_drain_goes_on()
 #[tokio::test]
 async fn an_unreachable_server_spends_no_attempt() {
     let dir = tempfile::tempdir().unwrap();
-    let spool = Spool::open(dir.path()).unwrap();
-    for i in 0..3 {
-        spool.send(&email(i)).await.unwrap();
-    }
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
-    let report = drain(&spool, &smtp(port), RetryPolicy::default()).await;
+    let spool = spool_of_three(dir.path()).await;
+    let report = drain(&spool, &smtp(closed_port()), RetryPolicy::default()).await;
     assert_eq!((report.sent, report.deferred, report.released), (0, 0, 3));
     assert!(
         report.unreachable.as_deref().unwrap().contains("connect"),
@@ -340,4 +364,82 @@ async fn a_dead_drainers_claims_are_recovered() {
     assert_eq!(report.sent, 1);
     assert!(!dead.exists());
     assert_eq!(server.received().len(), 1);
+}
+
+#[tokio::test]
+async fn a_spool_under_a_directory_whose_name_is_not_utf8_acks_defers_and_releases() {
+    use std::os::unix::ffi::OsStrExt;
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent
+        .path()
+        .join(std::ffi::OsStr::from_bytes(b"spool-\xff"));
+    let spool = spool_of_three(&dir).await;
+
+    // Released: the server cannot be reached.
+    let report = drain(&spool, &smtp(closed_port()), RetryPolicy::default()).await;
+    assert_eq!((report.sent, report.released), (0, 3), "{report:?}");
+    assert_eq!(files(&dir.join("new")).len(), 3);
+
+    // Deferred: the server says try later for one recipient only.
+    let busy =
+        Peer::start(Script::default().on("RCPT TO:<user1@", Act::Reply("451 4.3.0 busy"))).await;
+    let report = drain(&spool, &smtp(busy.port), RetryPolicy::default()).await;
+    assert_eq!((report.sent, report.deferred), (2, 1), "{report:?}");
+
+    // Acked: nothing left claimed, nothing left queued but the deferred one.
+    assert_eq!(counts(&spool).await, (0, 0, 1, 0));
+    let deferred = spool_messages(&dir.join("deferred"));
+    assert_eq!(deferred[0].recipients, ["user1@example.com"]);
+    assert_eq!(deferred[0].attempts, 1);
+}
+
+/// A message whose record would exceed the spool's 64 MiB limit.
+fn too_large() -> Email {
+    Email::builder()
+        .from("site@example.com")
+        .to("big@example.com")
+        .subject("too large")
+        .attach("big.bin", "application/octet-stream", vec![7; 49 << 20])
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_batch_with_a_message_too_large_reports_it_failed_for_good_and_queues_the_rest_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(dir.path()).unwrap();
+    let batch = vec![email(0), too_large(), email(2)];
+    let report = spool.send_messages(&batch).await.unwrap();
+    assert_eq!(report.outcomes.len(), 3);
+    assert!(matches!(report.outcomes[0], Outcome::Queued { .. }));
+    assert!(matches!(report.outcomes[2], Outcome::Queued { .. }));
+    let Outcome::Failed(error) = &report.outcomes[1] else {
+        panic!("{:?}", report.outcomes[1]);
+    };
+    assert!(
+        matches!(error, squall::mail::Error::Queue(QueueError::Encode { .. })),
+        "{error:?}"
+    );
+    assert!(error.is_permanent(), "a retry cannot help: {error}");
+    assert_eq!(spool.status().await.unwrap().queued, 2);
+
+    // The caller retries only what failed: nothing is queued twice.
+    let retry: Vec<Email> = report
+        .outcomes
+        .iter()
+        .zip(&batch)
+        .filter(|(o, _)| matches!(o, Outcome::Failed(_)))
+        .map(|(_, e)| e.clone())
+        .collect();
+    assert_eq!(retry.len(), 1);
+    let again = spool.send_messages(&retry).await.unwrap();
+    assert!(matches!(again.outcomes[..], [Outcome::Failed(_)]));
+    let mut ids: Vec<String> = spool_messages(&dir.path().join("new"))
+        .into_iter()
+        .map(|m| m.message_id)
+        .collect();
+    ids.sort();
+    let mut expected = vec![batch[0].message_id.clone(), batch[2].message_id.clone()];
+    expected.sort();
+    assert_eq!(ids, expected);
 }

@@ -1,34 +1,14 @@
 //! The [`Drainer`]: takes due messages from a [`Queue`], sends them through a
 //! [`Transport`], and acks, defers (exponential backoff with full jitter) or dead-letters
-//! each one. This is the body of the `spool-drain` program.
-//!
-//! ```
-//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use squall::mail::{ConsoleMailer, DrainOptions, Drainer, Email, Mailer, Spool};
-//!
-//! let dir = tempfile::tempdir()?;
-//! let spool = Spool::open(dir.path())?;
-//! let email = Email::builder().from("site@example.com").to("peter@example.com").build()?;
-//! spool.send(&email).await?;
-//!
-//! let console = ConsoleMailer::to_writer(Vec::new());
-//! let report = Drainer::new(&spool, &console, DrainOptions::default())
-//!     .run(std::future::pending())
-//!     .await?;
-//! assert_eq!(report.sent, 1);
-//! assert_eq!(report.exit_code(), 0);
-//! # Ok(())
-//! # }
-//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(demo()).unwrap();
-//! ```
+//! each one. This is the body of the `spool-drain` program; see [`Drainer`] for an example.
 
 use std::pin::pin;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 
-use super::queue::{Claimed, Queue, QueueError, QueuedMessage, RetryPolicy, unix_ms};
-use super::{Error, Outcome, Transport};
+use super::queue::{ClaimBatch, Claimed, Queue, QueueError, QueuedMessage, RetryPolicy, unix_ms};
+use super::{Error, Outcome, Transport, queue_from_url};
 
 /// Why a drain stopped before it was done.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +17,20 @@ pub enum DrainError {
     /// The queue failed (a file or Redis operation).
     #[error(transparent)]
     Queue(#[from] QueueError),
+    /// The transport could not be used at all (a dry run's console could not be written).
+    #[error(transparent)]
+    Transport(Error),
+}
+
+impl DrainError {
+    /// The process exit status for this error: 75 ("try again later") when the queue
+    /// failed, 1 when the transport did.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            DrainError::Queue(_) => 75,
+            DrainError::Transport(_) => 1,
+        }
+    }
 }
 
 /// How a [`Drainer`] runs.
@@ -45,7 +39,9 @@ pub enum DrainError {
 pub struct DrainOptions {
     /// Stop after handling this many messages.
     pub max: Option<u64>,
-    /// SMTP connections used at once (the transport caps them too).
+    /// Sizes the batches: a drainer claims `32 × concurrency` messages at a time, and
+    /// claims the next batch while it sends one. It opens no connections itself; the
+    /// transport caps those (`spool-drain` gives it the same number).
     pub concurrency: usize,
     /// When to retry and when to give up.
     pub policy: RetryPolicy,
@@ -53,6 +49,9 @@ pub struct DrainOptions {
     pub watch: bool,
     /// How often an idle `watch` looks for new or newly due mail.
     pub poll_interval: Duration,
+    /// Redis queues: how long a claim may go unrenewed before another drainer takes it
+    /// over. [`open_queue`](Self::open_queue) gives it to the queue as its URL's `lease=`.
+    pub lease: Option<Duration>,
 }
 
 impl Default for DrainOptions {
@@ -63,6 +62,7 @@ impl Default for DrainOptions {
             policy: RetryPolicy::default(),
             watch: false,
             poll_interval: Duration::from_millis(500),
+            lease: None,
         }
     }
 }
@@ -87,6 +87,23 @@ impl DrainOptions {
     pub fn watch(mut self, watch: bool) -> Self {
         self.watch = watch;
         self
+    }
+    /// Sets `lease`.
+    pub fn lease(mut self, lease: Option<Duration>) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// Opens the queue `url` names (see [`queue_from_url`]) for this drain: a Redis queue
+    /// gets [`lease`](Self::lease), overriding the URL's own `lease=`; a spool has no lease.
+    pub fn open_queue(&self, url: &str) -> Result<Box<dyn Queue>, Error> {
+        match self.lease {
+            Some(lease) if url.starts_with("redis:") => {
+                let sep = if url.contains('?') { '&' } else { '?' };
+                queue_from_url(&format!("{url}{sep}lease={}", lease.as_secs_f64()))
+            }
+            _ => queue_from_url(url),
+        }
     }
 }
 
@@ -163,7 +180,27 @@ fn thousands(n: u64) -> String {
 
 type ProgressFn<'a> = Box<dyn FnMut(&DrainReport) + Send + 'a>;
 
-/// Drains a queue into a transport. See the [module docs](self).
+/// Drains a queue into a transport.
+///
+/// ```
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use squall::mail::{ConsoleMailer, DrainOptions, Drainer, Email, Mailer, Spool};
+///
+/// let dir = tempfile::tempdir()?;
+/// let spool = Spool::open(dir.path())?;
+/// let email = Email::builder().from("site@example.com").to("peter@example.com").build()?;
+/// spool.send(&email).await?;
+///
+/// let console = ConsoleMailer::to_writer(Vec::new());
+/// let report = Drainer::new(&spool, &console, DrainOptions::default())
+///     .run(std::future::pending())
+///     .await?;
+/// assert_eq!(report.sent, 1);
+/// assert_eq!(report.exit_code(), 0);
+/// # Ok(())
+/// # }
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(demo()).unwrap();
+/// ```
 pub struct Drainer<'a> {
     queue: &'a dyn Queue,
     transport: &'a dyn Transport,
@@ -188,9 +225,27 @@ impl<'a> Drainer<'a> {
         self
     }
 
+    /// Hands the due messages (at most `max`) to the transport without claiming or
+    /// changing anything in the queue, and returns how many: `spool-drain --dry-run`,
+    /// with the console as the transport.
+    pub async fn dry_run(self) -> Result<u64, DrainError> {
+        let max = self
+            .options
+            .max
+            .map_or(usize::MAX, |m| usize::try_from(m).unwrap_or(usize::MAX));
+        let messages = self.queue.peek(max).await?;
+        let rendered: Vec<_> = messages.iter().map(QueuedMessage::to_rendered).collect();
+        self.transport
+            .send_rendered(&rendered)
+            .await
+            .map_err(DrainError::Transport)?;
+        Ok(rendered.len() as u64)
+    }
+
     /// Drains until the queue has nothing due (or, with `watch`, until `shutdown`
     /// completes). A batch in flight when `shutdown` completes is finished; nothing more
-    /// is claimed after it.
+    /// is claimed after it, and claims taken ahead are given back, also when the run
+    /// stops on an error.
     pub async fn run(
         mut self,
         shutdown: impl Future<Output = ()> + Send,
@@ -211,9 +266,8 @@ impl<'a> Drainer<'a> {
                 if want == 0 {
                     break;
                 }
-                let claims = self.queue.claim(want, &mut report.quarantined).await?;
-                claimed += claims.len() as u64;
-                claims
+                let got = self.queue.claim(want).await?;
+                take_batch(got, &mut claimed, &mut report)
             } else {
                 std::mem::take(&mut next)
             };
@@ -226,31 +280,35 @@ impl<'a> Drainer<'a> {
                     () = self.queue.wait_for_mail(self.options.poll_interval) => continue,
                 }
             }
-            failpoint("after-claim");
+            failpoint("after-claim").await;
             let want_next = self.room(claimed, batch);
-            let mut quarantined = 0;
             let (stop, prefetched) = tokio::join!(self.send_batch(claims, &mut report), async {
                 if want_next == 0 {
-                    return Ok(Vec::new());
+                    return Ok(ClaimBatch::default());
                 }
-                self.queue.claim(want_next, &mut quarantined).await
+                self.queue.claim(want_next).await
             });
-            report.quarantined += quarantined;
-            next = prefetched?;
-            claimed += next.len() as u64;
+            next = take_batch(prefetched?, &mut claimed, &mut report);
+            let stop = match stop {
+                Ok(stop) => stop,
+                Err(error) => {
+                    // Claimed ahead and never sent: give them back before giving up.
+                    if let Err(e) = self.release_all(next, &mut report).await {
+                        tracing::warn!(error = %e, "cannot give back the claims taken ahead");
+                    }
+                    return Err(error);
+                }
+            };
             report.elapsed_ms = started.elapsed().as_millis() as u64;
             if let Some(progress) = &mut self.progress {
                 progress(&report);
             }
-            if stop? {
+            if stop {
                 break;
             }
         }
         // Claimed ahead but not sent (shutdown, or the server went away): give them back.
-        for claim in next {
-            self.queue.release(claim).await?;
-            report.released += 1;
-        }
+        self.release_all(next, &mut report).await?;
         report.elapsed_ms = started.elapsed().as_millis() as u64;
         Ok(report)
     }
@@ -263,8 +321,27 @@ impl<'a> Drainer<'a> {
         }
     }
 
+    /// Gives claims back unchanged, due at once (no attempt spent). Tries every claim;
+    /// returns the first error.
+    async fn release_all(
+        &self,
+        claims: Vec<Claimed>,
+        report: &mut DrainReport,
+    ) -> Result<(), QueueError> {
+        let mut first_error = None;
+        for claim in claims {
+            match self.queue.release(claim).await {
+                Ok(()) => report.released += 1,
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
     /// Sends one batch and settles every claim. True when the run must stop (the server
-    /// cannot be used).
+    /// cannot be used, or the transport misreported).
     async fn send_batch(
         &self,
         claims: Vec<Claimed>,
@@ -276,19 +353,33 @@ impl<'a> Drainer<'a> {
             Err(error) => {
                 // Nothing was attempted: give every claim back without spending an attempt.
                 tracing::warn!(%error, "mail server unusable; stopping");
-                for claim in claims {
-                    self.queue.release(claim).await?;
-                    report.released += 1;
-                }
+                self.release_all(claims, report).await?;
                 report.unreachable = Some(error.to_string());
                 return Ok(true);
             }
         };
-        failpoint("after-send");
+        failpoint("after-send").await;
         let mut stop = false;
+        let unreported = if outcomes.len() == claims.len() {
+            None
+        } else {
+            let why = format!(
+                "the transport reported {} outcome(s) for {} message(s)",
+                outcomes.len(),
+                claims.len()
+            );
+            tracing::error!(%why, "a bug in the transport: the messages without an outcome are given back");
+            Some(why)
+        };
         let now = unix_ms(SystemTime::now());
         let mut sent = Vec::with_capacity(claims.len());
-        for (claim, outcome) in claims.into_iter().zip(outcomes) {
+        let mut outcomes = outcomes.into_iter();
+        let mut left = Vec::new();
+        for claim in claims {
+            let Some(outcome) = outcomes.next() else {
+                left.push(claim);
+                continue;
+            };
             match outcome {
                 Outcome::Sent { rejected, .. } if rejected.is_empty() => {
                     sent.push(claim);
@@ -340,6 +431,13 @@ impl<'a> Drainer<'a> {
             }
         }
         self.queue.ack_all(sent).await?;
+        if let Some(why) = unreported.filter(|_| !left.is_empty()) {
+            // Not attempted as far as we know: no attempt spent; a transport that
+            // miscounts is not used further.
+            self.release_all(left, report).await?;
+            report.unreachable.get_or_insert(why);
+            stop = true;
+        }
         Ok(stop)
     }
 
@@ -385,13 +483,26 @@ async fn shutdown_requested(shutdown: std::pin::Pin<&mut impl Future<Output = ()
     }
 }
 
-/// For crash tests: when `SQUALL_FAILPOINT` names this point, say so on stderr and stop
-/// here for good, so that a test can `kill -9` the process at exactly this place.
-fn failpoint(name: &str) {
-    if std::env::var("SQUALL_FAILPOINT").is_ok_and(|v| v == name) {
+/// Counts a claimed batch into the report and the running total; returns its claims.
+fn take_batch(batch: ClaimBatch, claimed: &mut u64, report: &mut DrainReport) -> Vec<Claimed> {
+    report.quarantined += batch.quarantined;
+    *claimed += batch.claims.len() as u64;
+    batch.claims
+}
+
+/// For crash tests (feature `failpoints`): when `SQUALL_FAILPOINT` (read once per
+/// process) names this point, say so on stderr and stop here for good, without blocking
+/// a runtime thread, so that a test can `kill -9` the process at exactly this place.
+#[cfg(feature = "failpoints")]
+async fn failpoint(name: &str) {
+    static POINT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let point = POINT.get_or_init(|| std::env::var("SQUALL_FAILPOINT").ok());
+    if point.as_deref() == Some(name) {
         eprintln!("failpoint {name} reached");
-        loop {
-            std::thread::sleep(Duration::from_secs(3600));
-        }
+        std::future::pending::<()>().await;
     }
 }
+
+/// Without the `failpoints` feature, failpoints cost nothing.
+#[cfg(not(feature = "failpoints"))]
+async fn failpoint(_name: &str) {}

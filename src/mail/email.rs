@@ -21,6 +21,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Attachment as LettreAttachment, Mailbox, MultiPart, SinglePart};
 use serde::{Deserialize, Serialize};
@@ -67,9 +68,9 @@ pub enum EmailError {
         /// The content type as given.
         content_type: String,
     },
-    /// lettre refused to assemble the message.
+    /// lettre refused to assemble the message; its error is the source.
     #[error("the message could not be rendered: {0}")]
-    Render(String),
+    Render(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// A file attached to an [`Email`].
@@ -125,8 +126,8 @@ pub struct RenderedEmail {
     pub recipients: Vec<String>,
     /// The `Message-ID` header value.
     pub message_id: String,
-    /// The whole message, headers and body, CRLF line ends.
-    pub bytes: Vec<u8>,
+    /// The whole message, headers and body, CRLF line ends. Cloning it shares the bytes.
+    pub bytes: Bytes,
 }
 
 /// Headers squall writes itself; extra headers may not repeat them.
@@ -194,7 +195,7 @@ impl Email {
             None if self.attachments.is_empty() => {
                 let message = builder
                     .singlepart(SinglePart::plain(self.text.clone()))
-                    .map_err(|e| EmailError::Render(e.to_string()))?;
+                    .map_err(|e| EmailError::Render(Box::new(e)))?;
                 return Ok(self.finish(from, recipients, message));
             }
             None => MultiPart::mixed().singlepart(SinglePart::plain(self.text.clone())),
@@ -219,7 +220,7 @@ impl Email {
         };
         let message = builder
             .multipart(body)
-            .map_err(|e| EmailError::Render(e.to_string()))?;
+            .map_err(|e| EmailError::Render(Box::new(e)))?;
         Ok(self.finish(from, recipients, message))
     }
 
@@ -233,7 +234,7 @@ impl Email {
             from: from.email.to_string(),
             recipients,
             message_id: self.message_id.clone(),
-            bytes: message.formatted(),
+            bytes: message.formatted().into(),
         }
     }
 }
@@ -425,15 +426,7 @@ fn check_header_name(name: &str) -> Result<(), EmailError> {
 
 /// A Message-ID of 128 random bits at the sender's domain.
 fn make_message_id(domain: &str) -> String {
-    let mut random = [0u8; 16];
-    // With no entropy source at all, fall back to the clock: still unique enough per process.
-    if getrandom::fill(&mut random).is_err() {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        random = nanos.to_le_bytes();
-    }
+    let random: [u8; 16] = super::random::random_bytes();
     let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
     format!("<{hex}@{domain}>")
 }
@@ -455,7 +448,7 @@ mod tests {
         let email = base().build().unwrap();
         assert!(email.message_id.starts_with('<') && email.message_id.ends_with("@example.com>"));
         let first = email.render().unwrap();
-        let text = String::from_utf8(first.bytes.clone()).unwrap();
+        let text = String::from_utf8(first.bytes.to_vec()).unwrap();
         assert!(text.contains(&format!("Message-ID: {}", email.message_id)));
         assert_eq!(first.from, "noreply@example.com");
     }
@@ -525,7 +518,7 @@ mod tests {
             rendered.recipients,
             ["a@example.com", "c@example.com", "hidden@example.com"]
         );
-        let text = String::from_utf8(rendered.bytes).unwrap();
+        let text = String::from_utf8(rendered.bytes.to_vec()).unwrap();
         assert!(!text.contains("hidden@example.com"));
         assert!(!text.to_ascii_lowercase().contains("bcc:"));
         assert!(text.contains("Cc: c@example.com"));

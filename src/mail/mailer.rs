@@ -59,7 +59,8 @@ impl Error {
         match self {
             Error::Smtp(e) => e.class() != ErrorClass::Permanent,
             Error::Rejected { rejected } => rejected.iter().all(|r| r.error.is_transient()),
-            Error::Io(_) | Error::Queue(_) => true,
+            Error::Queue(e) => e.is_transient(),
+            Error::Io(_) => true,
             _ => false,
         }
     }
@@ -138,8 +139,12 @@ impl SendReport {
 pub trait Mailer: Send + Sync {
     /// Sends or enqueues every message and reports per message what happened.
     ///
-    /// An `Err` means nothing could be attempted at all (the server could not be reached,
-    /// the queue could not be written); per-message failures are in the report.
+    /// The contract, so that a caller can retry without sending or queueing twice:
+    /// - `Ok(report)`: one [`Outcome`] per message, in order. A message reported `Sent` or
+    ///   `Queued` was taken; one reported `Failed` was not, and only those are to be
+    ///   retried (when [`Error::is_transient`] says so).
+    /// - `Err`: nothing was sent or stored (the server could not be reached, the queue
+    ///   could not be written at all), so the whole batch may be retried.
     async fn send_messages(&self, messages: &[Email]) -> Result<SendReport, Error>;
 
     /// Sends one message; an error when it failed or any recipient was refused.

@@ -24,23 +24,24 @@
 //! ```
 
 mod console;
-pub mod drain;
+mod drain;
 mod email;
 mod mailer;
 mod memory;
 mod queue;
+mod random;
 mod record;
 pub mod smtp;
 mod url;
 
 pub use console::ConsoleMailer;
-pub use drain::{DrainOptions, DrainReport, Drainer};
+pub use drain::{DrainError, DrainOptions, DrainReport, Drainer};
 pub use email::{Attachment, Email, EmailBuilder, EmailError, RenderedEmail};
 pub use mailer::{Error, Mailer, Outcome, Rejection, SendReport, Transport, send_mail};
 pub use memory::MemoryMailer;
-pub use queue::Spool;
 pub use queue::{
-    Claimed, Queue, QueueError, QueueStatus, QueuedMessage, RetryPolicy, SingleRunGuard,
+    ClaimBatch, Claimed, Queue, QueueError, QueueStatus, QueuedMessage, RetryPolicy,
+    SingleRunGuard, Spool, SpoolConfig,
 };
 #[cfg(feature = "redis")]
 pub use queue::{RedisConfig, RedisQueue};

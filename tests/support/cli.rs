@@ -25,8 +25,12 @@ pub fn run(cmd: &mut Command) -> Output {
 }
 
 /// Starts `cmd` with `SQUALL_FAILPOINT=name` and returns once the child says, on stderr,
-/// that it has stopped there (ready for `kill9`).
+/// that it has stopped there (ready for `kill9`). Needs the `failpoints` feature, which
+/// `--all-features` turns on.
 pub fn stop_at(cmd: &mut Command, name: &str) -> Child {
+    if !cfg!(feature = "failpoints") {
+        panic!("stop_at needs spool-drain built with the failpoints feature");
+    }
     let mut child = cmd
         .env("SQUALL_FAILPOINT", name)
         .stdout(Stdio::null())

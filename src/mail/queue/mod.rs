@@ -20,9 +20,11 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::RenderedEmail;
+pub(crate) use super::random::random_u64;
 use super::record::RecordError;
 
 #[cfg(feature = "redis")]
@@ -31,7 +33,7 @@ mod spool;
 
 #[cfg(feature = "redis")]
 pub use redis::{RedisConfig, RedisQueue};
-pub use spool::Spool;
+pub use spool::{Spool, SpoolConfig};
 
 /// What went wrong with a queue.
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +78,18 @@ pub enum QueueError {
 }
 
 impl QueueError {
+    /// True when trying again cannot help: the message itself cannot be stored (it is
+    /// too large for a record). Everything else (a file or a server that failed, a claim
+    /// lost) may work on a later try.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, QueueError::Encode { .. })
+    }
+
+    /// True when a later try may succeed; the opposite of [`is_permanent`](Self::is_permanent).
+    pub fn is_transient(&self) -> bool {
+        !self.is_permanent()
+    }
+
     pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         QueueError::Io {
             op,
@@ -105,8 +119,9 @@ pub struct QueuedMessage {
     pub recipients: Vec<String>,
     /// The Message-ID header value.
     pub message_id: String,
-    /// The whole message, RFC 5322, CRLF line ends.
-    pub bytes: Vec<u8>,
+    /// The whole message, RFC 5322, CRLF line ends. Cloning it shares the bytes; it is
+    /// stored exactly as a `Vec<u8>` was (bincode writes both as a length and the bytes).
+    pub bytes: Bytes,
 }
 
 impl QueuedMessage {
@@ -126,7 +141,7 @@ impl QueuedMessage {
         }
     }
 
-    /// The envelope and bytes, ready for a transport.
+    /// The envelope and bytes, ready for a transport (the bytes are shared, not copied).
     pub fn to_rendered(&self) -> RenderedEmail {
         RenderedEmail {
             from: self.from.clone(),
@@ -154,8 +169,85 @@ impl QueuedMessage {
 pub struct Claimed {
     /// The message as stored.
     pub message: QueuedMessage,
-    /// Where the queue keeps the claim (a file path, a stream entry id).
-    pub(crate) token: String,
+    /// Where the queue keeps the claim; only the queue that made it can read it.
+    token: ClaimToken,
+}
+
+/// Where a queue keeps one claim.
+#[derive(Debug)]
+enum ClaimToken {
+    /// The spool: the claimed file, in this drainer's `cur/` directory.
+    File(PathBuf),
+    /// Redis: the stream entry id.
+    #[cfg(feature = "redis")]
+    Entry(String),
+}
+
+impl Claimed {
+    /// A claim on a spool file.
+    pub(crate) fn file(message: QueuedMessage, path: PathBuf) -> Self {
+        Claimed {
+            message,
+            token: ClaimToken::File(path),
+        }
+    }
+
+    /// A claim on a Redis stream entry.
+    #[cfg(feature = "redis")]
+    pub(crate) fn entry(message: QueuedMessage, id: String) -> Self {
+        Claimed {
+            message,
+            token: ClaimToken::Entry(id),
+        }
+    }
+
+    /// The claimed spool file; `NotClaimed` for a claim made by another kind of queue.
+    pub(crate) fn path(&self) -> Result<&std::path::Path, QueueError> {
+        match &self.token {
+            ClaimToken::File(path) => Ok(path),
+            #[cfg(feature = "redis")]
+            ClaimToken::Entry(_) => Err(self.not_claimed()),
+        }
+    }
+
+    /// The claimed Redis stream entry; `NotClaimed` for a claim made by another kind of
+    /// queue.
+    #[cfg(feature = "redis")]
+    pub(crate) fn entry_id(&self) -> Result<&str, QueueError> {
+        match &self.token {
+            ClaimToken::Entry(id) => Ok(id),
+            ClaimToken::File(_) => Err(self.not_claimed()),
+        }
+    }
+
+    /// The error for a claim this queue does not hold.
+    pub(crate) fn not_claimed(&self) -> QueueError {
+        QueueError::NotClaimed {
+            id: self.message.id.clone(),
+        }
+    }
+}
+
+/// What one [`Queue::claim`] took: the claims, and how many unreadable records it moved
+/// to the dead-letter place on the way.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct ClaimBatch {
+    /// The messages claimed, to be sent and then settled one by one.
+    pub claims: Vec<Claimed>,
+    /// Records that could not be decoded, moved to the dead-letter place with the reason.
+    pub quarantined: u64,
+}
+
+impl ClaimBatch {
+    /// A batch of `claims`, with `quarantined` records moved aside.
+    #[cfg(feature = "redis")]
+    pub(crate) fn new(claims: Vec<Claimed>, quarantined: u64) -> Self {
+        ClaimBatch {
+            claims,
+            quarantined,
+        }
+    }
 }
 
 /// How many messages are in each place of a queue.
@@ -180,8 +272,8 @@ pub trait Queue: Send + Sync {
     async fn enqueue(&self, message: &QueuedMessage) -> Result<(), QueueError>;
 
     /// Claims up to `max` messages that are due now. Records that cannot be decoded are
-    /// moved to the dead-letter place with the reason, and counted in `quarantined`.
-    async fn claim(&self, max: usize, quarantined: &mut u64) -> Result<Vec<Claimed>, QueueError>;
+    /// moved to the dead-letter place with the reason, and counted in the batch.
+    async fn claim(&self, max: usize) -> Result<ClaimBatch, QueueError>;
 
     /// The message was sent: remove it.
     async fn ack(&self, claim: Claimed) -> Result<(), QueueError>;
@@ -297,19 +389,6 @@ pub(crate) fn unix_ms(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
-}
-
-pub(crate) fn random_u64() -> u64 {
-    let mut bytes = [0u8; 8];
-    if getrandom::fill(&mut bytes).is_err() {
-        // No entropy source: the clock's nanoseconds still spread retries apart.
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        return u64::from(nanos);
-    }
-    u64::from_le_bytes(bytes)
 }
 
 /// `<created-unix-ms>-<pid>-<random>`: sortable by age, unique without probing.

@@ -113,10 +113,7 @@ impl Inner {
             let raw = bytes_of(entry.map.get(FIELD));
             let reason = match raw.map(decode_record) {
                 Some(Ok(message)) => {
-                    claims.push(Claimed {
-                        message,
-                        token: entry.id,
-                    });
+                    claims.push(Claimed::entry(message, entry.id));
                     continue;
                 }
                 Some(Err(reason)) => format!("unreadable record: {reason}"),

@@ -10,7 +10,9 @@ use redis::streams::{StreamId, StreamReadReply};
 use super::claims::{Settle, Takeover};
 use super::conn::{Patience, Purpose, Run};
 use super::{GROUP, RedisQueue};
-use crate::mail::queue::{Claimed, Queue, QueueError, QueueStatus, QueuedMessage, SingleRunGuard};
+use crate::mail::queue::{
+    ClaimBatch, Claimed, Queue, QueueError, QueueStatus, QueuedMessage, SingleRunGuard,
+};
 use crate::mail::record::encode_record;
 
 #[async_trait]
@@ -19,7 +21,8 @@ impl Queue for RedisQueue {
         self.inner.enqueue(std::slice::from_ref(message)).await
     }
 
-    async fn claim(&self, max: usize, quarantined: &mut u64) -> Result<Vec<Claimed>, QueueError> {
+    async fn claim(&self, max: usize) -> Result<ClaimBatch, QueueError> {
+        let quarantined = &mut 0u64;
         let inner = &self.inner;
         inner.ensure_group().await?;
         inner.start_heartbeat();
@@ -56,7 +59,7 @@ impl Queue for RedisQueue {
                 .take_over(max, Takeover::Now, &mut claims, quarantined)
                 .await?;
         }
-        Ok(claims)
+        Ok(ClaimBatch::new(claims, *quarantined))
     }
 
     async fn ack(&self, claim: Claimed) -> Result<(), QueueError> {
@@ -67,7 +70,10 @@ impl Queue for RedisQueue {
         if claims.is_empty() {
             return Ok(());
         }
-        let ids: Vec<&str> = claims.iter().map(|c| c.token.as_str()).collect();
+        let ids = claims
+            .iter()
+            .map(Claimed::entry_id)
+            .collect::<Result<Vec<&str>, _>>()?;
         let stream = &self.inner.keys.stream;
         let mut pipe = redis::pipe();
         pipe.atomic()
@@ -100,7 +106,7 @@ impl Queue for RedisQueue {
         let how = Settle::Defer {
             due_unix_ms: message.next_attempt_unix_ms,
         };
-        self.inner.settle(&claim.token, &record, how).await
+        self.inner.settle(claim.entry_id()?, &record, how).await
     }
 
     async fn fail(
@@ -114,13 +120,13 @@ impl Queue for RedisQueue {
             error,
             message_id: &message.message_id,
         };
-        self.inner.settle(&claim.token, &record, how).await
+        self.inner.settle(claim.entry_id()?, &record, how).await
     }
 
     async fn release(&self, claim: Claimed) -> Result<(), QueueError> {
         let record = encode_record(&claim.message)?;
         self.inner
-            .settle(&claim.token, &record, Settle::Release)
+            .settle(claim.entry_id()?, &record, Settle::Release)
             .await
     }
 

@@ -1,0 +1,161 @@
+//! Claiming due records by renaming them into this drainer's directory, and settling each
+//! claim: ack (remove), defer, fail (dead-letter) or release.
+
+use std::ffi::{OsStr, OsString};
+use std::fs::{self, File};
+use std::io;
+use std::path::Path;
+use std::time::SystemTime;
+
+use super::super::{ClaimBatch, Claimed, QueueError, QueuedMessage, random_u64, unix_ms};
+use super::store::{ERROR_SUFFIX, Inner};
+use crate::mail::record::{encode_record, read_record};
+
+/// `name` with `suffix` appended, for names that need not be UTF-8.
+fn with_suffix(name: &OsStr, suffix: &str) -> OsString {
+    let mut out = name.to_os_string();
+    out.push(suffix);
+    out
+}
+
+impl Inner {
+    /// Names of due files in `deferred/` and then `new/`, up to `max`, streamed.
+    pub(super) fn due_candidates(
+        &self,
+        max: usize,
+    ) -> Result<Vec<(&'static str, OsString)>, QueueError> {
+        let now = unix_ms(SystemTime::now());
+        let mut out = Vec::new();
+        for place in ["deferred", "new"] {
+            let dir = self.sub(place);
+            let entries = fs::read_dir(&dir).map_err(|e| QueueError::io("list", &dir, e))?;
+            for entry in entries {
+                if out.len() >= max {
+                    return Ok(out);
+                }
+                let entry = entry.map_err(|e| QueueError::io("list", &dir, e))?;
+                let name = entry.file_name();
+                if place == "deferred" {
+                    let due_at = name
+                        .to_str()
+                        .and_then(|n| n.split('-').next())
+                        .and_then(|t| t.parse::<u64>().ok())
+                        .unwrap_or(0);
+                    if due_at > now {
+                        continue;
+                    }
+                }
+                out.push((place, name));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Moves an unreadable record, as it is, to `failed/` with the reason beside it.
+    fn quarantine(&self, path: &Path, name: &OsStr, reason: &str) -> Result<(), QueueError> {
+        tracing::warn!(file = %path.display(), reason, "quarantined an unreadable spool record");
+        let text = format!(
+            "time: {}\nerror: unreadable record: {reason}\n",
+            unix_ms(SystemTime::now())
+        );
+        let error_name = with_suffix(name, ERROR_SUFFIX);
+        let tmp = self.sub("tmp").join(&error_name);
+        self.write_new(&tmp, text.as_bytes())?;
+        self.rename(&tmp, &self.sub("failed").join(&error_name))?;
+        self.rename(path, &self.sub("failed").join(name))
+    }
+
+    pub(super) fn claim(&self, max: usize) -> Result<ClaimBatch, QueueError> {
+        let mine = self.drainer_dir()?;
+        self.recover_dead_drainers(&mine)?;
+        let mut batch = ClaimBatch::default();
+        for (place, name) in self.due_candidates(max)? {
+            let from = self.sub(place).join(&name);
+            let path = mine.join(&name);
+            match fs::rename(&from, &path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue, // another drainer won
+                Err(e) => return Err(QueueError::io("claim (rename)", &from, e)),
+            }
+            let decoded = File::open(&path)
+                .and_then(|mut f| read_record(&mut f))
+                .map_err(|e| QueueError::io("read", &path, e))?;
+            match decoded {
+                Ok(message) => batch.claims.push(Claimed::file(message, path)),
+                Err(reason) => {
+                    self.quarantine(&path, &name, &reason.to_string())?;
+                    batch.quarantined += 1;
+                }
+            }
+        }
+        Ok(batch)
+    }
+
+    pub(super) fn ack(&self, claim: &Claimed) -> Result<(), QueueError> {
+        let path = claim.path()?;
+        match fs::remove_file(path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(claim.not_claimed()),
+            Err(e) => Err(QueueError::io("remove", path, e)),
+        }
+    }
+
+    /// Replaces the claimed record with `message`, then moves it to `dest`: at every
+    /// moment exactly one copy of the message exists.
+    fn replace_and_move(
+        &self,
+        claim: &Claimed,
+        message: &QueuedMessage,
+        dest: &Path,
+    ) -> Result<(), QueueError> {
+        let claimed = claim.path()?;
+        let (Some(name), Some(mine)) = (claimed.file_name(), claimed.parent()) else {
+            return Err(claim.not_claimed());
+        };
+        let bytes = encode_record(message)?;
+        let tmp = self
+            .sub("tmp")
+            .join(with_suffix(name, &format!(".{:08x}", random_u64() as u32)));
+        self.write_new(&tmp, &bytes)?;
+        self.rename(&tmp, &mine.join(name))?;
+        self.rename(claimed, dest)
+    }
+
+    pub(super) fn defer(&self, claim: &Claimed, message: &QueuedMessage) -> Result<(), QueueError> {
+        let dest = self.sub("deferred").join(format!(
+            "{:013}-{}",
+            message.next_attempt_unix_ms, message.id
+        ));
+        self.replace_and_move(claim, message, &dest)
+    }
+
+    pub(super) fn fail(
+        &self,
+        claim: &Claimed,
+        message: &QueuedMessage,
+        error: &str,
+    ) -> Result<(), QueueError> {
+        let text = format!(
+            "time: {}\nid: {}\nmessage-id: {}\nfrom: {}\nrecipients: {}\nattempts: {}\nerror: {}\n",
+            unix_ms(SystemTime::now()),
+            message.id,
+            message.message_id,
+            message.from,
+            message.recipients.join(", "),
+            message.attempts,
+            error.replace('\n', " "),
+        );
+        self.write_into(
+            "failed",
+            &format!("{}{ERROR_SUFFIX}", message.id),
+            text.as_bytes(),
+        )?;
+        self.replace_and_move(claim, message, &self.sub("failed").join(&message.id))
+    }
+
+    pub(super) fn release(&self, claim: &Claimed) -> Result<(), QueueError> {
+        let claimed = claim.path()?;
+        let name = claimed.file_name().ok_or_else(|| claim.not_claimed())?;
+        self.rename(claimed, &self.sub("new").join(name))
+    }
+}

@@ -1,0 +1,216 @@
+//! The drainer against a transport and a queue that misbehave: in-process fakes, for
+//! fault injection only (the real servers are in `mail_spool.rs`).
+#![cfg(feature = "mail")]
+
+mod support;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use squall::mail::{
+    ClaimBatch, Claimed, DrainError, DrainOptions, Drainer, Error, Mailer, Outcome, Queue,
+    QueueError, QueueStatus, QueuedMessage, RenderedEmail, SendReport, SingleRunGuard, Spool,
+    Transport,
+};
+use support::numbered_email as email;
+
+/// Accepts the first `keep` messages of each batch and reports nothing for the rest.
+struct ShortReports {
+    keep: usize,
+    calls: AtomicUsize,
+}
+
+#[async_trait]
+impl Transport for ShortReports {
+    async fn send_rendered(&self, messages: &[RenderedEmail]) -> Result<SendReport, Error> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let outcomes = messages
+            .iter()
+            .take(self.keep)
+            .map(|m| Outcome::Sent {
+                message_id: m.message_id.clone(),
+                rejected: Vec::new(),
+            })
+            .collect();
+        Ok(SendReport { outcomes })
+    }
+}
+
+/// Fails every message with the error `make` returns.
+struct FailsWith(fn() -> Error);
+
+#[async_trait]
+impl Transport for FailsWith {
+    async fn send_rendered(&self, messages: &[RenderedEmail]) -> Result<SendReport, Error> {
+        let outcomes = messages
+            .iter()
+            .map(|_| Outcome::Failed((self.0)()))
+            .collect();
+        Ok(SendReport { outcomes })
+    }
+}
+
+/// Accepts everything.
+struct Accepts;
+
+#[async_trait]
+impl Transport for Accepts {
+    async fn send_rendered(&self, messages: &[RenderedEmail]) -> Result<SendReport, Error> {
+        let outcomes = messages
+            .iter()
+            .map(|m| Outcome::Sent {
+                message_id: m.message_id.clone(),
+                rejected: Vec::new(),
+            })
+            .collect();
+        Ok(SendReport { outcomes })
+    }
+}
+
+async fn filled(dir: &Path, n: usize) -> Spool {
+    let spool = Spool::open(dir).unwrap();
+    let batch: Vec<_> = (0..n).map(email).collect();
+    let report = spool.send_messages(&batch).await.unwrap();
+    assert_eq!(report.delivered(), n);
+    spool
+}
+
+fn counts(status: &QueueStatus) -> (u64, u64, u64, u64) {
+    (
+        status.queued,
+        status.in_flight,
+        status.deferred,
+        status.failed,
+    )
+}
+
+#[tokio::test]
+async fn claims_a_transport_reports_nothing_for_are_released_and_the_run_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = filled(dir.path(), 3).await;
+    let transport = ShortReports {
+        keep: 1,
+        calls: AtomicUsize::new(0),
+    };
+    // `max` 3: no second batch is claimed ahead, so the counts are exact.
+    let report = Drainer::new(&spool, &transport, DrainOptions::default().max(Some(3)))
+        .run(std::future::pending())
+        .await
+        .unwrap();
+    assert_eq!((report.sent, report.released), (1, 2), "{report:?}");
+    assert_eq!((report.deferred, report.failed), (0, 0));
+    assert!(
+        report
+            .unreachable
+            .as_deref()
+            .is_some_and(|why| why.contains("1 outcome(s) for 3 message(s)")),
+        "{report:?}"
+    );
+    assert_eq!(report.exit_code(), 75);
+    assert_eq!(transport.calls.load(Ordering::SeqCst), 1);
+    // Given back unchanged: due at once, no attempt spent.
+    assert_eq!(counts(&spool.status().await.unwrap()), (2, 0, 0, 0));
+    let left = spool.peek(10).await.unwrap();
+    assert!(
+        left.iter()
+            .all(|m| m.attempts == 0 && m.last_error.is_none())
+    );
+}
+
+#[tokio::test]
+async fn a_message_too_large_to_store_is_dead_lettered_not_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = filled(dir.path(), 1).await;
+    let transport = FailsWith(|| {
+        Error::Queue(QueueError::Encode {
+            id: "x".into(),
+            reason: "too large".into(),
+        })
+    });
+    let report = Drainer::new(&spool, &transport, DrainOptions::default())
+        .run(std::future::pending())
+        .await
+        .unwrap();
+    assert_eq!((report.failed, report.deferred), (1, 0), "{report:?}");
+    assert_eq!(counts(&spool.status().await.unwrap()), (0, 0, 0, 1));
+}
+
+/// A spool whose acks fail, as when the disk goes away mid-run.
+struct AcksFail(Spool);
+
+fn ack_error() -> QueueError {
+    QueueError::Io {
+        op: "remove",
+        path: "cur/x".into(),
+        source: std::io::Error::other("the disk went away"),
+    }
+}
+
+#[async_trait]
+impl Queue for AcksFail {
+    async fn enqueue(&self, message: &QueuedMessage) -> Result<(), QueueError> {
+        self.0.enqueue(message).await
+    }
+    async fn claim(&self, max: usize) -> Result<ClaimBatch, QueueError> {
+        self.0.claim(max).await
+    }
+    async fn ack(&self, _claim: Claimed) -> Result<(), QueueError> {
+        Err(ack_error())
+    }
+    async fn ack_all(&self, _claims: Vec<Claimed>) -> Result<(), QueueError> {
+        Err(ack_error())
+    }
+    async fn defer(&self, claim: Claimed, message: QueuedMessage) -> Result<(), QueueError> {
+        self.0.defer(claim, message).await
+    }
+    async fn fail(
+        &self,
+        claim: Claimed,
+        message: QueuedMessage,
+        error: &str,
+    ) -> Result<(), QueueError> {
+        self.0.fail(claim, message, error).await
+    }
+    async fn release(&self, claim: Claimed) -> Result<(), QueueError> {
+        self.0.release(claim).await
+    }
+    async fn peek(&self, max: usize) -> Result<Vec<QueuedMessage>, QueueError> {
+        self.0.peek(max).await
+    }
+    async fn status(&self) -> Result<QueueStatus, QueueError> {
+        self.0.status().await
+    }
+    async fn retry_failed(&self) -> Result<u64, QueueError> {
+        self.0.retry_failed().await
+    }
+    async fn try_lock_single(&self) -> Result<Option<SingleRunGuard>, QueueError> {
+        self.0.try_lock_single().await
+    }
+    async fn wait_for_mail(&self, timeout: Duration) {
+        self.0.wait_for_mail(timeout).await
+    }
+}
+
+#[tokio::test]
+async fn when_settling_fails_the_claims_taken_ahead_are_given_back() {
+    let dir = tempfile::tempdir().unwrap();
+    // Concurrency 1 makes batches of 32: 40 messages are a batch and 8 claimed ahead.
+    let spool = filled(dir.path(), 40).await;
+    let queue = AcksFail(spool.clone());
+    let error = Drainer::new(&queue, &Accepts, DrainOptions::default().concurrency(1))
+        .run(std::future::pending())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            DrainError::Queue(QueueError::Io { op: "remove", .. })
+        ),
+        "{error:?}"
+    );
+    // The 32 whose ack failed stay claimed (a later drainer recovers them); the 8 taken
+    // ahead, never sent, are back in the queue at once.
+    assert_eq!(counts(&spool.status().await.unwrap()), (8, 32, 0, 0));
+}
