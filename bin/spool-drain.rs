@@ -68,14 +68,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SQUALL_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .init();
+    squall::cli::init_logging();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -106,6 +99,7 @@ async fn run(cli: Cli) -> u8 {
         .concurrency(usize::from(cli.concurrency))
         .watch(cli.watch)
         .lease(cli.lease.map(Duration::from_secs))
+        .single(cli.single)
         .policy(RetryPolicy {
             max_attempts: cli.max_attempts,
             max_age: cli.max_age,
@@ -179,22 +173,6 @@ async fn run(cli: Cli) -> u8 {
         Ok(t) => t,
         Err(e) => return usage(format_args!("--via: {e}")),
     };
-    let _single = if cli.single {
-        match queue.try_lock_single().await {
-            Ok(Some(guard)) => Some(guard),
-            Ok(None) => {
-                eprintln!("spool-drain: another run holds the lock on {queue_url}; nothing to do");
-                return 0;
-            }
-            Err(e) => {
-                eprintln!("spool-drain: {e}");
-                return EXIT_TEMPFAIL;
-            }
-        }
-    } else {
-        None
-    };
-
     let mut drainer = Drainer::new(&*queue, &*transport, options);
     if std::io::stderr().is_terminal() {
         let mut last = Instant::now();
@@ -215,7 +193,9 @@ async fn run(cli: Cli) -> u8 {
     if std::io::stderr().is_terminal() {
         eprint!("\r");
     }
-    if cli.json {
+    if report.locked_out && !cli.json {
+        eprintln!("spool-drain: {queue_url}: {}", report.summary());
+    } else if cli.json {
         let mut value = serde_json::to_value(&report).unwrap_or_default();
         value["exit_code"] = report.exit_code().into();
         println!("{value}");

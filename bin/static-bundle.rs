@@ -8,7 +8,6 @@
 //! reading or writing a file failed; 2 bad usage or configuration (a bad flag, or a
 //! templates or static directory that does not exist).
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -52,13 +51,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SQUALL_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(filter)
-        .init();
+    squall::cli::init_logging();
     let cli = Cli::parse();
     let config = PrecompileConfig::new(cli.templates, cli.static_dir, cli.out)
         .url_prefix(cli.url_prefix)

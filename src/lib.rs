@@ -92,6 +92,8 @@
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(feature = "cli")]
+pub mod cli;
 mod duration;
 #[cfg(any(feature = "mail", feature = "testing"))]
 mod sync;

@@ -52,6 +52,10 @@ pub struct DrainOptions {
     /// Redis queues: how long a claim may go unrenewed before another drainer takes it
     /// over. [`open_queue`](Self::open_queue) gives it to the queue as its URL's `lease=`.
     pub lease: Option<Duration>,
+    /// Take the queue-wide lock first ([`Queue::try_lock_single`]); when another run holds
+    /// it, do nothing and report [`DrainReport::locked_out`]. For cron jobs that may
+    /// overlap.
+    pub single: bool,
 }
 
 impl Default for DrainOptions {
@@ -63,6 +67,7 @@ impl Default for DrainOptions {
             watch: false,
             poll_interval: Duration::from_millis(500),
             lease: None,
+            single: false,
         }
     }
 }
@@ -91,6 +96,11 @@ impl DrainOptions {
     /// Sets `lease`.
     pub fn lease(mut self, lease: Option<Duration>) -> Self {
         self.lease = lease;
+        self
+    }
+    /// Sets `single`.
+    pub fn single(mut self, single: bool) -> Self {
+        self.single = single;
         self
     }
 
@@ -124,6 +134,9 @@ pub struct DrainReport {
     pub rejected_recipients: u64,
     /// Set when the run stopped because the mail server could not be used.
     pub unreachable: Option<String>,
+    /// Set when [`DrainOptions::single`] was asked and another run held the lock, so this
+    /// run did nothing.
+    pub locked_out: bool,
     /// How long the drain took, in milliseconds.
     pub elapsed_ms: u64,
 }
@@ -158,6 +171,9 @@ impl DrainReport {
             ));
         }
         parts.push(format!("{:.1} s", self.elapsed_ms as f64 / 1000.0));
+        if self.locked_out {
+            return "another run holds the lock; nothing to do".to_owned();
+        }
         let mut line = parts.join(" · ");
         if let Some(why) = &self.unreachable {
             line.push_str(&format!(" · stopped: {why}"));
@@ -252,6 +268,17 @@ impl<'a> Drainer<'a> {
     ) -> Result<DrainReport, DrainError> {
         let started = Instant::now();
         let mut report = DrainReport::default();
+        let _lock = if self.options.single {
+            match self.queue.try_lock_single().await? {
+                Some(lock) => Some(lock),
+                None => {
+                    report.locked_out = true;
+                    return Ok(report);
+                }
+            }
+        } else {
+            None
+        };
         let mut shutdown = pin!(shutdown);
         let batch = self.options.concurrency.max(1) * 32;
         // Claimed, not yet handled: the next batch is claimed while this one is sent.
