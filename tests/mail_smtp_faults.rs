@@ -6,9 +6,8 @@ mod support;
 
 use std::time::Duration;
 
-use squall::mail::smtp::Step;
 use squall::mail::{
-    Email, Error, ErrorClass, Mailer, Outcome, SmtpConfig, SmtpError, SmtpMailer, Tls,
+    Email, Error, ErrorClass, Mailer, Outcome, SmtpConfig, SmtpError, SmtpMailer, Step, Tls,
 };
 use support::scripted_smtp::{Act, CONNECTED, PIPELINED, Peer, Script};
 
@@ -214,6 +213,17 @@ async fn connection_refused_is_setup() {
     assert!(
         err.to_string().contains(&format!("127.0.0.1:{port}")),
         "{err}"
+    );
+    // The operating system's error is kept as the source, and the message still names
+    // the server, the step and the reason.
+    let source = std::error::Error::source(e).expect("the I/O error is the source");
+    let io = source
+        .downcast_ref::<std::io::Error>()
+        .unwrap_or_else(|| panic!("not an io::Error: {source:?}"));
+    assert_eq!(io.kind(), std::io::ErrorKind::ConnectionRefused);
+    assert_eq!(
+        e.to_string(),
+        format!("127.0.0.1:{port}: connect failed: {io}")
     );
 }
 

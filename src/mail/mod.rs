@@ -30,7 +30,7 @@ mod mailer;
 mod memory;
 mod queue;
 mod record;
-pub mod smtp;
+mod smtp;
 mod url;
 
 pub use console::ConsoleMailer;
@@ -45,5 +45,5 @@ pub use queue::{
     Claimed, Queue, QueueError, QueueStatus, QueuedMessage, RetryPolicy, SingleRunGuard,
 };
 pub use record::RecordError;
-pub use smtp::{ErrorClass, SmtpConfig, SmtpError, SmtpMailer, Tls};
+pub use smtp::{ErrorClass, SmtpConfig, SmtpError, SmtpMailer, Step, Tls};
 pub use url::{from_url, queue_from_url, transport_from_url};
