@@ -227,53 +227,63 @@ async fn connection_refused_is_setup() {
     );
 }
 
+/// Sends one message with `tls` to a peer playing `script`; the SMTP error it fails with.
+async fn tls_failure(script: Script, tls: Tls) -> SmtpError {
+    let peer = Peer::start(script).await;
+    let config = SmtpConfig::new("localhost", peer.port)
+        .tls(tls)
+        .timeout(SHORT);
+    let err = SmtpMailer::new(config)
+        .unwrap()
+        .send(&email(&["a@example.com"]))
+        .await
+        .unwrap_err();
+    match err {
+        Error::Smtp(e) => e,
+        other => panic!("expected an SMTP error, got {other:?}"),
+    }
+}
+
 #[tokio::test]
 async fn failed_tls_handshakes_are_setup() {
     // STARTTLS offered and accepted, then garbage instead of a TLS server hello.
-    let peer = Peer::start(
-        Script::default()
-            .on("EHLO", Act::Reply("250-scripted.test\n250 STARTTLS"))
-            .on("STARTTLS", Act::BreakTls),
-    )
-    .await;
-    let m = SmtpMailer::new(
-        SmtpConfig::new("localhost", peer.port)
-            .tls(Tls::Required)
-            .timeout(SHORT),
-    )
-    .unwrap();
-    let err = m.send(&email(&["a@example.com"])).await.unwrap_err();
-    let Error::Smtp(e) = &err else {
-        panic!("{err:?}")
-    };
+    let script = Script::default()
+        .on("EHLO", Act::Reply("250-scripted.test\n250 STARTTLS"))
+        .on("STARTTLS", Act::BreakTls);
+    let e = tls_failure(script, Tls::Required).await;
+    assert!(
+        matches!(
+            e,
+            SmtpError::Connection {
+                step: Step::StartTls,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     assert_eq!(e.class(), ErrorClass::Setup, "{e}");
-    assert_eq!(e.step(), Some(Step::StartTls));
+    assert!(std::error::Error::source(&e).is_some(), "{e:?}");
 
     // Implicit TLS against a plain-text server.
-    let peer = Peer::start(Script::default()).await;
-    let m = SmtpMailer::new(
-        SmtpConfig::new("localhost", peer.port)
-            .tls(Tls::Implicit)
-            .timeout(SHORT),
-    )
-    .unwrap();
-    let err = m.send(&email(&["a@example.com"])).await.unwrap_err();
-    let Error::Smtp(e) = &err else {
-        panic!("{err:?}")
-    };
+    let e = tls_failure(Script::default(), Tls::Implicit).await;
+    assert!(
+        matches!(
+            e,
+            SmtpError::Connection {
+                step: Step::TlsHandshake,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     assert_eq!(e.class(), ErrorClass::Setup, "{e}");
-    assert_eq!(e.step(), Some(Step::TlsHandshake));
+    assert!(std::error::Error::source(&e).is_some(), "{e:?}");
 
     // tls=required, but STARTTLS is not offered.
-    let peer = Peer::start(Script::default()).await;
-    let m = SmtpMailer::new(
-        SmtpConfig::new("localhost", peer.port)
-            .tls(Tls::Required)
-            .timeout(SHORT),
-    )
-    .unwrap();
-    let err = m.send(&email(&["a@example.com"])).await.unwrap_err();
-    assert!(err.to_string().contains("does not offer STARTTLS"), "{err}");
+    let e = tls_failure(Script::default(), Tls::Required).await;
+    assert!(matches!(e, SmtpError::Unsupported { .. }), "{e:?}");
+    assert_eq!(e.class(), ErrorClass::Setup, "{e}");
+    assert!(e.to_string().contains("does not offer STARTTLS"), "{e}");
 }
 
 #[tokio::test]
