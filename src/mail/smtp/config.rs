@@ -216,23 +216,36 @@ pub(super) fn tls_parameters(
     config: &SmtpConfig,
     server: &str,
 ) -> Result<TlsParameters, SmtpError> {
-    let unusable =
-        |problem: &'static str, e: lettre::transport::smtp::Error| SmtpError::TlsConfig {
+    let unusable = |problem: &'static str, source: Arc<dyn std::error::Error + Send + Sync>| {
+        SmtpError::TlsConfig {
             server: server.to_owned(),
             problem,
-            source: Arc::new(e),
-        };
+            source,
+        }
+    };
     let mut builder = TlsParameters::builder(config.host.clone())
         .dangerous_accept_invalid_certs(config.accept_invalid_certs);
     for pem in &config.root_certificates {
-        let cert = Certificate::from_pem(pem)
-            .map_err(|e| unusable("a root certificate does not parse", e))?;
+        // lettre reads a PEM file without any certificate in it as an empty list.
+        const BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----";
+        if !pem.windows(BEGIN.len()).any(|w| w == BEGIN) {
+            return Err(unusable(ROOT_DOES_NOT_PARSE, Arc::new(NoCertificate)));
+        }
+        let cert =
+            Certificate::from_pem(pem).map_err(|e| unusable(ROOT_DOES_NOT_PARSE, Arc::new(e)))?;
         builder = builder.add_root_certificate(cert);
     }
     builder
         .build_rustls()
-        .map_err(|e| unusable("the TLS settings are unusable", e))
+        .map_err(|e| unusable("the TLS settings are unusable", Arc::new(e)))
 }
+
+const ROOT_DOES_NOT_PARSE: &str = "a root certificate does not parse";
+
+/// A root certificate file with no certificate in it.
+#[derive(Debug, thiserror::Error)]
+#[error("no -----BEGIN CERTIFICATE----- section in the PEM data")]
+struct NoCertificate;
 
 #[cfg(test)]
 mod tests {
@@ -281,6 +294,37 @@ mod tests {
             assert!(err.contains(expect), "{url}: {err}");
             assert!(!err.contains("hunter2"), "{url}: password leaked: {err}");
             assert!(err.contains("***"), "{url}: {err}");
+        }
+    }
+
+    #[test]
+    fn root_certificates_that_do_not_parse_are_refused_with_the_reason() {
+        let not_pem = b"not a certificate".to_vec();
+        let bad_base64 = b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n".to_vec();
+        for pem in [not_pem, bad_base64] {
+            let config = SmtpConfig::new("mail.example.com", 465)
+                .tls(Tls::Implicit)
+                .add_root_certificate(pem.clone());
+            let Err(e) = tls_parameters(&config, &config.server()) else {
+                panic!(
+                    "{:?} was accepted as a root certificate",
+                    String::from_utf8_lossy(&pem)
+                )
+            };
+            let SmtpError::TlsConfig {
+                server, problem, ..
+            } = &e
+            else {
+                panic!("expected SmtpError::TlsConfig, got {e:?}")
+            };
+            assert_eq!(server, "mail.example.com:465");
+            assert_eq!(*problem, "a root certificate does not parse");
+            assert!(std::error::Error::source(&e).is_some());
+            assert!(
+                e.to_string()
+                    .starts_with("mail.example.com:465: a root certificate does not parse: "),
+                "{e}"
+            );
         }
     }
 
