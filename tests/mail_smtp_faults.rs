@@ -6,9 +6,8 @@ mod support;
 
 use std::time::Duration;
 
-use squall::mail::smtp::Step;
 use squall::mail::{
-    Email, Error, ErrorClass, Mailer, Outcome, SmtpConfig, SmtpError, SmtpMailer, Tls,
+    Email, Error, ErrorClass, Mailer, Outcome, SmtpConfig, SmtpError, SmtpMailer, Step, Tls,
 };
 use support::scripted_smtp::{Act, CONNECTED, PIPELINED, Peer, Script};
 
@@ -215,55 +214,76 @@ async fn connection_refused_is_setup() {
         err.to_string().contains(&format!("127.0.0.1:{port}")),
         "{err}"
     );
+    // The operating system's error is kept as the source, and the message still names
+    // the server, the step and the reason.
+    let source = std::error::Error::source(e).expect("the I/O error is the source");
+    let io = source
+        .downcast_ref::<std::io::Error>()
+        .unwrap_or_else(|| panic!("not an io::Error: {source:?}"));
+    assert_eq!(io.kind(), std::io::ErrorKind::ConnectionRefused);
+    assert_eq!(
+        e.to_string(),
+        format!("127.0.0.1:{port}: connect failed: {io}")
+    );
+}
+
+/// Sends one message with `tls` to a peer playing `script`; the SMTP error it fails with.
+async fn tls_failure(script: Script, tls: Tls) -> SmtpError {
+    let peer = Peer::start(script).await;
+    let config = SmtpConfig::new("localhost", peer.port)
+        .tls(tls)
+        .timeout(SHORT);
+    let err = SmtpMailer::new(config)
+        .unwrap()
+        .send(&email(&["a@example.com"]))
+        .await
+        .unwrap_err();
+    match err {
+        Error::Smtp(e) => e,
+        other => panic!("expected an SMTP error, got {other:?}"),
+    }
 }
 
 #[tokio::test]
 async fn failed_tls_handshakes_are_setup() {
     // STARTTLS offered and accepted, then garbage instead of a TLS server hello.
-    let peer = Peer::start(
-        Script::default()
-            .on("EHLO", Act::Reply("250-scripted.test\n250 STARTTLS"))
-            .on("STARTTLS", Act::BreakTls),
-    )
-    .await;
-    let m = SmtpMailer::new(
-        SmtpConfig::new("localhost", peer.port)
-            .tls(Tls::Required)
-            .timeout(SHORT),
-    )
-    .unwrap();
-    let err = m.send(&email(&["a@example.com"])).await.unwrap_err();
-    let Error::Smtp(e) = &err else {
-        panic!("{err:?}")
-    };
+    let script = Script::default()
+        .on("EHLO", Act::Reply("250-scripted.test\n250 STARTTLS"))
+        .on("STARTTLS", Act::BreakTls);
+    let e = tls_failure(script, Tls::Required).await;
+    assert!(
+        matches!(
+            e,
+            SmtpError::Connection {
+                step: Step::StartTls,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     assert_eq!(e.class(), ErrorClass::Setup, "{e}");
-    assert_eq!(e.step(), Some(Step::StartTls));
+    assert!(std::error::Error::source(&e).is_some(), "{e:?}");
 
     // Implicit TLS against a plain-text server.
-    let peer = Peer::start(Script::default()).await;
-    let m = SmtpMailer::new(
-        SmtpConfig::new("localhost", peer.port)
-            .tls(Tls::Implicit)
-            .timeout(SHORT),
-    )
-    .unwrap();
-    let err = m.send(&email(&["a@example.com"])).await.unwrap_err();
-    let Error::Smtp(e) = &err else {
-        panic!("{err:?}")
-    };
+    let e = tls_failure(Script::default(), Tls::Implicit).await;
+    assert!(
+        matches!(
+            e,
+            SmtpError::Connection {
+                step: Step::TlsHandshake,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     assert_eq!(e.class(), ErrorClass::Setup, "{e}");
-    assert_eq!(e.step(), Some(Step::TlsHandshake));
+    assert!(std::error::Error::source(&e).is_some(), "{e:?}");
 
     // tls=required, but STARTTLS is not offered.
-    let peer = Peer::start(Script::default()).await;
-    let m = SmtpMailer::new(
-        SmtpConfig::new("localhost", peer.port)
-            .tls(Tls::Required)
-            .timeout(SHORT),
-    )
-    .unwrap();
-    let err = m.send(&email(&["a@example.com"])).await.unwrap_err();
-    assert!(err.to_string().contains("does not offer STARTTLS"), "{err}");
+    let e = tls_failure(Script::default(), Tls::Required).await;
+    assert!(matches!(e, SmtpError::Unsupported { .. }), "{e:?}");
+    assert_eq!(e.class(), ErrorClass::Setup, "{e}");
+    assert!(e.to_string().contains("does not offer STARTTLS"), "{e}");
 }
 
 #[tokio::test]

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use base64::Engine;
 use serde_json::Value;
-use squall::mail::{Email, ErrorClass, Mailer, Outcome, SmtpConfig, SmtpMailer, Tls, from_url};
+use squall::mail::{
+    Email, ErrorClass, Mailer, Outcome, SmtpConfig, SmtpMailer, Tls, Transport, from_url,
+};
 use support::aiosmtpd::{Aiosmtpd, Mode, Options, make_certificate};
 
 fn header<'a>(record: &'a Value, name: &str) -> Option<&'a str> {
@@ -287,4 +289,51 @@ async fn a_batch_shares_a_capped_pool_and_reuses_connections() {
     subjects.sort();
     subjects.dedup();
     assert_eq!(subjects.len(), 30, "each message exactly once");
+}
+
+#[tokio::test]
+async fn long_content_with_dot_lines_arrives_byte_for_byte() {
+    // The content is written in slices; a line that starts with '.' must be escaped even
+    // when a slice ends just before it. Lines of a lone dot, after headers whose length
+    // differs by one byte from message to message, put a slice boundary before a '.', a
+    // '\r' and a '\n' in turn.
+    let server = Aiosmtpd::start(Mode::Plain, Options::default());
+    let mailer = SmtpMailer::new(SmtpConfig::new("127.0.0.1", server.port)).unwrap();
+    let body = ".\r\n".repeat(100_000);
+    let rendered: Vec<_> = ["a", "ab", "abc"]
+        .into_iter()
+        .map(|subject| {
+            Email::builder()
+                .from("site@example.com")
+                .to("peter@example.com")
+                .subject(subject)
+                .text(body.clone())
+                .build()
+                .unwrap()
+                .render()
+                .unwrap()
+        })
+        .collect();
+    // The premise: the content goes out in 64 KiB slices, and one message has a line
+    // of a lone dot that starts right after a slice.
+    const SLICE: usize = 64 * 1024;
+    assert!(
+        rendered
+            .iter()
+            .any(|r| r.bytes[SLICE - 2..SLICE + 3] == *b"\r\n.\r\n"),
+        "no slice boundary falls before a dot line"
+    );
+    let report = mailer.send_rendered(&rendered).await.unwrap();
+    assert_eq!(report.delivered(), 3, "{report:?}");
+    let mut received: Vec<Vec<u8>> = server.received().iter().map(|r| b64(&r["raw"])).collect();
+    let mut sent: Vec<Vec<u8>> = rendered.iter().map(|r| r.bytes.to_vec()).collect();
+    received.sort();
+    sent.sort();
+    assert_eq!(received.len(), 3);
+    for (got, want) in received.iter().zip(&sent) {
+        // lettre ends the content with CRLF "." CRLF, so the server keeps one more CRLF.
+        let (content, end) = got.split_at(want.len().min(got.len()));
+        assert!(content == &want[..], "the content changed on the way");
+        assert_eq!(end, b"\r\n");
+    }
 }

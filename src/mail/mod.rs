@@ -31,7 +31,7 @@ mod memory;
 mod queue;
 mod random;
 mod record;
-pub mod smtp;
+mod smtp;
 mod url;
 
 pub use console::ConsoleMailer;
@@ -46,5 +46,5 @@ pub use queue::{
 #[cfg(feature = "redis")]
 pub use queue::{RedisConfig, RedisQueue};
 pub use record::RecordError;
-pub use smtp::{ErrorClass, SmtpConfig, SmtpError, SmtpMailer, Tls};
+pub use smtp::{ErrorClass, SmtpConfig, SmtpError, SmtpMailer, Step, Tls};
 pub use url::{from_url, queue_from_url, transport_from_url};

@@ -1,0 +1,251 @@
+//! The SMTP backend: a small pool of connections over lettre's `AsyncSmtpConnection`, with
+//! `TCP_NODELAY` set, a timeout on every step, STARTTLS or implicit TLS (rustls), AUTH,
+//! connection reuse, per-recipient results, and every failure classified as
+//! [transient, permanent or setup](ErrorClass).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), squall::mail::Error> {
+//! use std::time::Duration;
+//! use squall::mail::{Email, Mailer, SmtpConfig, SmtpMailer};
+//!
+//! let config = SmtpConfig::from_url("smtp://user:secret@mail.example.com:587?tls=required")?
+//!     .timeout(Duration::from_secs(10))
+//!     .max_connections(4);
+//! let mailer = SmtpMailer::new(config)?;
+//! let email = Email::builder().from("site@example.com").to("peter@example.com").build()?;
+//! mailer.send(&email).await?;
+//! # Ok(())
+//! # }
+//! ```
+
+mod config;
+mod error;
+mod pool;
+mod tls;
+mod transaction;
+
+pub use config::{SmtpConfig, Tls};
+pub use error::{ErrorClass, SmtpError, Step};
+
+use std::fmt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::Poll;
+
+use async_trait::async_trait;
+use lettre::transport::smtp::commands::Rset;
+
+use super::{Email, Error, Mailer, Outcome, RenderedEmail, SendReport, Transport};
+use pool::{Connection, Pool};
+
+/// Sends mail over SMTP through a pool of reused connections.
+///
+/// Clones share the pool. [`Mailer::send_messages`] spreads a batch over up to
+/// `max_connections` connections; concurrent calls share the same cap.
+#[derive(Clone)]
+pub struct SmtpMailer {
+    inner: Arc<Pool>,
+}
+
+impl fmt::Debug for SmtpMailer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SmtpMailer")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SmtpMailer {
+    /// A mailer for `config`. Fails only when the TLS settings are unusable (a root
+    /// certificate that does not parse); no connection is made until mail is sent.
+    pub fn new(config: SmtpConfig) -> Result<Self, SmtpError> {
+        Ok(SmtpMailer {
+            inner: Arc::new(Pool::new(config)?),
+        })
+    }
+
+    /// Opens a connection and logs in, to check the configuration (connect, TLS, AUTH).
+    /// The connection is kept for reuse.
+    pub async fn check(&self) -> Result<(), SmtpError> {
+        let permit = self.inner.permits.acquire().await;
+        let conn = self.inner.connect().await?;
+        self.inner.put_back(conn);
+        drop(permit);
+        Ok(())
+    }
+
+    /// Says QUIT on every idle connection and closes it.
+    pub async fn close(&self) {
+        self.inner.close_idle().await;
+    }
+
+    /// Sends `messages` (each with its index in the report) over up to `max_connections`
+    /// connections and fills in `outcomes`.
+    ///
+    /// The workers run on the calling task, so they borrow the messages: no message is
+    /// copied to hand it to a spawned task.
+    async fn send_all(
+        &self,
+        messages: &[(usize, &RenderedEmail)],
+        mut outcomes: Vec<Option<Outcome>>,
+    ) -> Result<SendReport, Error> {
+        let workers = self.inner.config.max_connections.min(messages.len());
+        let next = AtomicUsize::new(0);
+        let results = join_all(
+            (0..workers)
+                .map(|_| self.inner.worker(messages, &next))
+                .collect(),
+        )
+        .await;
+        for (index, outcome) in results.into_iter().flatten() {
+            outcomes[index] = Some(outcome);
+        }
+        let mut outcomes: Vec<Outcome> = outcomes
+            .into_iter()
+            .map(|o| {
+                o.unwrap_or_else(|| {
+                    Outcome::Failed(Error::Io(std::io::Error::other(
+                        "the message was not attempted",
+                    )))
+                })
+            })
+            .collect();
+        // Nothing could be attempted: say so as one error, as the trait promises.
+        let all_setup = !outcomes.is_empty()
+            && outcomes
+                .iter()
+                .all(|o| matches!(o, Outcome::Failed(Error::Smtp(e)) if e.is_setup()));
+        if all_setup && let Some(Outcome::Failed(error)) = outcomes.drain(..1).next() {
+            return Err(error);
+        }
+        Ok(SendReport { outcomes })
+    }
+}
+
+#[async_trait]
+impl Mailer for SmtpMailer {
+    async fn send_messages(&self, messages: &[Email]) -> Result<SendReport, Error> {
+        let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(messages.len());
+        let mut rendered = Vec::with_capacity(messages.len());
+        for (index, email) in messages.iter().enumerate() {
+            match email.render() {
+                Ok(message) => {
+                    outcomes.push(None);
+                    rendered.push((index, message));
+                }
+                Err(e) => outcomes.push(Some(Outcome::Failed(e.into()))),
+            }
+        }
+        let to_send: Vec<(usize, &RenderedEmail)> = rendered.iter().map(|(i, m)| (*i, m)).collect();
+        self.send_all(&to_send, outcomes).await
+    }
+}
+
+#[async_trait]
+impl Transport for SmtpMailer {
+    async fn send_rendered(&self, messages: &[RenderedEmail]) -> Result<SendReport, Error> {
+        let to_send: Vec<(usize, &RenderedEmail)> = messages.iter().enumerate().collect();
+        let outcomes = messages.iter().map(|_| None).collect();
+        self.send_all(&to_send, outcomes).await
+    }
+}
+
+impl Pool {
+    /// Takes messages from `next` until none are left, on one connection.
+    async fn worker(
+        &self,
+        messages: &[(usize, &RenderedEmail)],
+        next: &AtomicUsize,
+    ) -> Vec<(usize, Outcome)> {
+        let mut out = Vec::new();
+        let Ok(_permit) = self.permits.acquire().await else {
+            return out;
+        };
+        let mut conn: Option<Connection> = None;
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(&(index, message)) = messages.get(i) else {
+                break;
+            };
+            let mut current = match conn.take() {
+                Some(c) => c,
+                None => match self.checkout().await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        // The server cannot be used now: every message this worker would
+                        // have taken fails the same way, without a connection attempt each.
+                        tracing::warn!(server = %self.server, error = %e, "SMTP server unusable");
+                        out.push((index, Outcome::Failed(e.clone().into())));
+                        while let Some((index, _)) =
+                            messages.get(next.fetch_add(1, Ordering::Relaxed))
+                        {
+                            out.push((*index, Outcome::Failed(e.clone().into())));
+                        }
+                        break;
+                    }
+                },
+            };
+            match self.transact(&mut current, message).await {
+                Ok(rejected) => {
+                    out.push((
+                        index,
+                        Outcome::Sent {
+                            message_id: message.message_id.clone(),
+                            rejected,
+                        },
+                    ));
+                    conn = Some(current);
+                }
+                Err(error) => {
+                    let reusable = match &error {
+                        Error::Smtp(e) => e.keeps_connection(),
+                        Error::Rejected { .. } => true,
+                        _ => false,
+                    };
+                    if reusable
+                        && self
+                            .step(Step::Rset, current.smtp.command(Rset))
+                            .await
+                            .is_ok()
+                    {
+                        conn = Some(current);
+                    }
+                    tracing::debug!(server = %self.server, %error, "message not sent");
+                    out.push((index, Outcome::Failed(error)));
+                }
+            }
+        }
+        if let Some(c) = conn {
+            self.put_back(c);
+        }
+        out
+    }
+}
+
+/// Runs `futures` concurrently on the calling task and returns their outputs, in the
+/// order they finished. For a handful of connection workers, polling each on every wake
+/// costs less than spawning them.
+async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut pending: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut done = Vec::with_capacity(pending.len());
+    std::future::poll_fn(|cx| {
+        let mut i = 0;
+        while i < pending.len() {
+            match pending[i].as_mut().poll(cx) {
+                Poll::Ready(output) => {
+                    done.push(output);
+                    drop(pending.swap_remove(i));
+                }
+                Poll::Pending => i += 1,
+            }
+        }
+        if pending.is_empty() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+    done
+}

@@ -1,0 +1,139 @@
+//! One mail transaction on an open connection: `MAIL FROM`, a `RCPT TO` per recipient
+//! (pipelined when the server offers PIPELINING), `DATA` and the content, with each
+//! refused recipient reported on its own.
+
+use std::str::FromStr;
+
+use lettre::Address;
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+use lettre::transport::smtp::extension::{Extension, MailBodyParameter, MailParameter};
+
+use super::error::{SmtpError, Step};
+use super::pool::{Connection, Pool};
+use crate::mail::{EmailError, Error, Rejection, RenderedEmail};
+
+/// lettre dot-stuffs the content into a scratch buffer as long as the slice it is given;
+/// slices of this size keep that buffer small when a message is large.
+const CONTENT_SLICE: usize = 64 * 1024;
+
+impl Pool {
+    /// One mail transaction. `Ok` carries the recipients that were refused.
+    ///
+    /// When the server offers PIPELINING (RFC 2920), `MAIL FROM`, every `RCPT TO` and
+    /// `DATA` go out in one write and their replies are read together: two round trips
+    /// per message instead of four.
+    pub(super) async fn transact(
+        &self,
+        conn: &mut Connection,
+        message: &RenderedEmail,
+    ) -> Result<Vec<Rejection>, Error> {
+        let pipelining = conn.pipelining;
+        let smtp = &mut conn.smtp;
+        // Borrowed, never copied: the content goes from here to lettre's encoder.
+        let content: &[u8] = &message.bytes[..];
+        let mut parameters = Vec::new();
+        let non_ascii_address =
+            !message.from.is_ascii() || message.recipients.iter().any(|r| !r.is_ascii());
+        if non_ascii_address {
+            if !smtp.server_info().supports_feature(Extension::SmtpUtfEight) {
+                return Err(SmtpError::Unsupported {
+                    server: self.server.clone(),
+                    reason: "the message has non-ASCII addresses, but the server does not offer SMTPUTF8".into(),
+                }
+                .into());
+            }
+            parameters.push(MailParameter::SmtpUtfEight);
+        }
+        if !content.is_ascii() && smtp.server_info().supports_feature(Extension::EightBitMime) {
+            parameters.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+        }
+        let mail = Mail::new(Some(parse_address(&message.from)?), parameters);
+        let rcpts = message
+            .recipients
+            .iter()
+            .map(|r| Ok(Rcpt::new(parse_address(r)?, Vec::new())))
+            .collect::<Result<Vec<_>, Error>>()?;
+
+        let mut rejected = Vec::new();
+        if pipelining {
+            let mut group = mail.to_string();
+            for rcpt in &rcpts {
+                group.push_str(&rcpt.to_string());
+            }
+            group.push_str(&Data.to_string());
+            // The first reply comes back through `command`, the others are read in turn,
+            // even after a refusal, so the connection stays in step.
+            let mail_reply = self.step(Step::MailFrom, smtp.command(group)).await;
+            if let Err(e) = &mail_reply
+                && !e.keeps_connection()
+            {
+                return Err(e.clone().into());
+            }
+            for recipient in &message.recipients {
+                match self.step(Step::RcptTo, smtp.read_response()).await {
+                    Ok(_) => {}
+                    Err(error) if error.keeps_connection() => rejected.push(Rejection {
+                        recipient: recipient.clone(),
+                        error,
+                    }),
+                    Err(error) => return Err(error.into()),
+                }
+            }
+            let data_reply = self.step(Step::Data, smtp.read_response()).await;
+            if rejected.len() == message.recipients.len() {
+                if data_reply.is_ok() {
+                    // The server took DATA with no recipient and now waits for content:
+                    // this connection cannot be brought back in step, so close it.
+                    smtp.abort().await;
+                }
+                mail_reply?;
+                return Err(all_refused(rejected));
+            }
+            mail_reply?;
+            data_reply?;
+        } else {
+            self.step(Step::MailFrom, smtp.command(mail)).await?;
+            for (recipient, rcpt) in message.recipients.iter().zip(rcpts) {
+                match self.step(Step::RcptTo, smtp.command(rcpt)).await {
+                    Ok(_) => {}
+                    Err(error) if error.keeps_connection() => rejected.push(Rejection {
+                        recipient: recipient.clone(),
+                        error,
+                    }),
+                    Err(error) => return Err(error.into()),
+                }
+            }
+            if rejected.len() == message.recipients.len() {
+                return Err(all_refused(rejected));
+            }
+            self.step(Step::Data, smtp.command(Data)).await?;
+        }
+        // lettre dot-stuffs as it writes and carries the stuffing state from one slice to
+        // the next, so a line that starts with '.' across a slice boundary is still escaped.
+        self.step(
+            Step::Content,
+            smtp.message_iter(content.chunks(CONTENT_SLICE)),
+        )
+        .await?;
+        Ok(rejected)
+    }
+}
+
+/// The error for a message whose every recipient was refused: the one reply when there
+/// was one recipient, else each reply listed.
+fn all_refused(rejected: Vec<Rejection>) -> Error {
+    match <[Rejection; 1]>::try_from(rejected) {
+        Ok([only]) => only.error.into(),
+        Err(all) => Error::Rejected { rejected: all },
+    }
+}
+
+fn parse_address(address: &str) -> Result<Address, Error> {
+    Address::from_str(address).map_err(|e| {
+        Error::Email(EmailError::BadAddress {
+            field: "envelope",
+            value: address.to_owned(),
+            reason: e.to_string(),
+        })
+    })
+}
