@@ -11,8 +11,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use squall::mail::{
     ClaimBatch, Claimed, DrainError, DrainOptions, Drainer, Error, Mailer, Outcome, Queue,
-    QueueError, QueueStatus, QueuedMessage, RenderedEmail, SendReport, SingleRunGuard, Spool,
-    Transport,
+    QueueError, QueueStatus, QueuedMessage, RecordError, RenderedEmail, SendReport, SingleRunGuard,
+    Spool, Transport,
 };
 use support::numbered_email as email;
 
@@ -126,7 +126,7 @@ async fn a_message_too_large_to_store_is_dead_lettered_not_retried() {
     let transport = FailsWith(|| {
         Error::Queue(QueueError::Encode {
             id: "x".into(),
-            reason: "too large".into(),
+            source: RecordError::BodyTooLarge(65 << 20),
         })
     });
     let report = Drainer::new(&spool, &transport, DrainOptions::default())

@@ -8,7 +8,8 @@
 use std::fs::File;
 use std::io::{self, Read};
 
-use super::queue::{QueueError, QueuedMessage};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 const MAGIC: &[u8; 4] = b"SQML";
 const VERSION: u16 = 1;
@@ -51,30 +52,26 @@ pub enum RecordError {
     /// Bytes follow the body.
     #[error("{0} unexpected bytes after the record")]
     TrailingBytes(u64),
+    /// The message encodes to more than [`MAX_RECORD_BYTES`] (64 MiB).
+    #[error("the message encodes to {0} bytes, over the limit of {MAX_RECORD_BYTES}")]
+    BodyTooLarge(usize),
+    /// The message could not be encoded at all.
+    #[error("the message does not encode: {0}")]
+    Encode(String),
 }
 
 fn bincode_config() -> impl bincode::config::Config {
     bincode::config::standard().with_limit::<MAX_RECORD_BYTES>()
 }
 
-/// Encodes a message as one spool record: header and body.
-pub(crate) fn encode_record(message: &QueuedMessage) -> Result<Vec<u8>, QueueError> {
-    let body = bincode::serde::encode_to_vec(message, bincode_config()).map_err(|e| {
-        QueueError::Encode {
-            id: message.id.clone(),
-            reason: e.to_string(),
-        }
-    })?;
+/// Encodes a value as one queue record: header and body.
+pub(crate) fn encode_record<T: Serialize>(value: &T) -> Result<Vec<u8>, RecordError> {
+    let body = bincode::serde::encode_to_vec(value, bincode_config())
+        .map_err(|e| RecordError::Encode(e.to_string()))?;
     let len = u32::try_from(body.len())
         .ok()
         .filter(|n| *n as usize <= MAX_RECORD_BYTES)
-        .ok_or_else(|| QueueError::Encode {
-            id: message.id.clone(),
-            reason: format!(
-                "{} bytes exceed the limit of {MAX_RECORD_BYTES}",
-                body.len()
-            ),
-        })?;
+        .ok_or(RecordError::BodyTooLarge(body.len()))?;
     let mut out = Vec::with_capacity(HEADER_LEN + body.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());
@@ -111,18 +108,18 @@ fn check_header(header: &[u8; HEADER_LEN], size: u64) -> Result<(usize, u32), Re
     Ok((len as usize, crc))
 }
 
-fn decode_body(body: &[u8], expected: u32) -> Result<QueuedMessage, RecordError> {
+fn decode_body<T: DeserializeOwned>(body: &[u8], expected: u32) -> Result<T, RecordError> {
     let actual = crc32fast::hash(body);
     if actual != expected {
         return Err(RecordError::BadCrc { expected, actual });
     }
-    bincode::serde::decode_from_slice::<QueuedMessage, _>(body, bincode_config())
+    bincode::serde::decode_from_slice::<T, _>(body, bincode_config())
         .map(|(message, _)| message)
         .map_err(|e| RecordError::Decode(e.to_string()))
 }
 
 /// Decodes one whole spool record (header and body).
-pub(crate) fn decode_record(bytes: &[u8]) -> Result<QueuedMessage, RecordError> {
+pub(crate) fn decode_record<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, RecordError> {
     let header: &[u8; HEADER_LEN] = bytes
         .get(..HEADER_LEN)
         .and_then(|h| h.try_into().ok())
@@ -135,9 +132,9 @@ pub(crate) fn decode_record(bytes: &[u8]) -> Result<QueuedMessage, RecordError> 
 }
 
 /// Reads one record from `file`, checking the header before allocating for the body.
-pub(crate) fn read_record(
+pub(crate) fn read_record<T: DeserializeOwned>(
     file: &mut File,
-) -> Result<Result<QueuedMessage, RecordError>, io::Error> {
+) -> Result<Result<T, RecordError>, io::Error> {
     let size = file.metadata()?.len();
     let mut header = [0u8; HEADER_LEN];
     if read_up_to(file, &mut header)? < HEADER_LEN {
@@ -176,7 +173,7 @@ fn read_up_to(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mail::Email;
+    use crate::mail::{Email, QueuedMessage};
 
     fn message() -> QueuedMessage {
         let email = Email::builder()
@@ -239,7 +236,7 @@ mod tests {
             env!("CARGO_MANIFEST_DIR"),
             "/tests/fixtures/mail/record_v1.bin"
         ));
-        let message = decode_record(fixture).unwrap();
+        let message: QueuedMessage = decode_record(fixture).unwrap();
         let body: Vec<u8> = (0..=255u8)
             .chain(b"Subject: fixture\r\n\r\nbody\r\n".iter().copied())
             .collect();

@@ -50,13 +50,14 @@ pub enum QueueError {
         #[source]
         source: std::io::Error,
     },
-    /// A message could not be encoded for storage.
-    #[error("message {id} could not be encoded: {reason}")]
+    /// A message could not be encoded for storage (too large, or not encodable).
+    #[error("message {id} cannot be stored: {source}")]
     Encode {
         /// The queue id of the message.
         id: String,
-        /// What the encoder said.
-        reason: String,
+        /// What the record encoder said.
+        #[source]
+        source: RecordError,
     },
     /// The Redis server failed or could not be reached in time.
     #[error("redis {server}: {op}: {source}")]
@@ -155,7 +156,10 @@ impl QueuedMessage {
     /// Redis stores it in a stream entry: a 14-byte header (magic `SQML`, format version,
     /// body length, CRC-32) and the message in bincode.
     pub fn to_record(&self) -> Result<Vec<u8>, QueueError> {
-        crate::mail::record::encode_record(self)
+        crate::mail::record::encode_record(self).map_err(|source| QueueError::Encode {
+            id: self.id.clone(),
+            source,
+        })
     }
 
     /// Reads one whole queue record, checking its header, length limit and CRC first.

@@ -24,7 +24,7 @@ use lettre::transport::smtp::client::{Certificate, TlsParameters};
 
 use super::error::SmtpError;
 use crate::mail::Error;
-use crate::mail::url::{count, mask_password, seconds};
+use crate::mail::url::grammar::{count, mask_password, seconds};
 
 /// How to secure the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -11,7 +11,6 @@ use super::conn::{Patience, Run};
 use super::scripts::REVIVE;
 use super::{FIELD, GROUP, Inner, bytes_of};
 use crate::mail::queue::{QueueError, QueueStatus, QueuedMessage, unix_ms};
-use crate::mail::record::{decode_record, encode_record};
 use crate::sync::lock;
 
 impl Inner {
@@ -50,7 +49,7 @@ impl Inner {
             .run("peek (XRANGE)", Patience::Caller, Run::Cmd(&range))
             .await?;
         for entry in reply.ids {
-            match bytes_of(entry.map.get(FIELD)).map(decode_record) {
+            match bytes_of(entry.map.get(FIELD)).map(QueuedMessage::from_record) {
                 Some(Ok(m)) => out.push(m),
                 _ => tracing::warn!(entry = %entry.id, "unreadable entry (left in place)"),
             }
@@ -68,7 +67,7 @@ impl Inner {
                 .run("peek (ZRANGEBYSCORE)", Patience::Caller, Run::Cmd(&due))
                 .await?;
             for record in records {
-                match decode_record(&record) {
+                match QueuedMessage::from_record(&record) {
                     Ok(m) => out.push(m),
                     Err(e) => {
                         tracing::warn!(reason = %e, "unreadable deferred record (left in place)")
@@ -135,7 +134,9 @@ impl Inner {
             let Some(last) = reply.ids.last() else { break };
             start = format!("({}", last.id);
             for entry in &reply.ids {
-                let mut message = match bytes_of(entry.map.get(FIELD)).map(decode_record) {
+                let mut message = match bytes_of(entry.map.get(FIELD))
+                    .map(QueuedMessage::from_record)
+                {
                     Some(Ok(m)) => m,
                     _ => {
                         tracing::warn!(entry = %entry.id, "left in the dead-letter stream: the record is unreadable");
@@ -150,7 +151,7 @@ impl Inner {
                     .key(&k.stream)
                     .key(&k.dead)
                     .arg(&entry.id)
-                    .arg(encode_record(&message)?);
+                    .arg(message.to_record()?);
                 let done: i64 = self
                     .run("retry-failed", Patience::Drainer, Run::Script(&script))
                     .await?;

@@ -13,7 +13,6 @@ use super::conn::{Patience, Run};
 use super::scripts::{PROMOTE, SETTLE};
 use super::{FIELD, GROUP, Inner, bytes_of, texts};
 use crate::mail::queue::{Claimed, QueueError, unix_ms};
-use crate::mail::record::decode_record;
 use crate::sync::lock;
 
 /// Where a settled claim's record goes.
@@ -111,7 +110,7 @@ impl Inner {
     ) -> Result<(), QueueError> {
         for entry in entries {
             let raw = bytes_of(entry.map.get(FIELD));
-            let reason = match raw.map(decode_record) {
+            let reason = match raw.map(crate::mail::QueuedMessage::from_record) {
                 Some(Ok(message)) => {
                     claims.push(Claimed::entry(message, entry.id));
                     continue;

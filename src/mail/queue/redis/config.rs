@@ -14,7 +14,7 @@
 use std::time::Duration;
 
 use crate::mail::Error;
-use crate::mail::url::{bad_url, count, query_pairs, seconds};
+use crate::mail::url::grammar::{bad_url, count, query_pairs, seconds};
 
 /// Where a Redis queue lives and how it behaves: the typed form of a `redis://` URL (see
 /// the [`RedisQueue`](super::RedisQueue) docs for the grammar). Make one with

@@ -9,7 +9,6 @@ use super::conn::{Patience, Run};
 use super::scripts::ENQUEUE;
 use super::{Inner, RedisQueue};
 use crate::mail::queue::{QueueError, QueuedMessage, unix_ms};
-use crate::mail::record::encode_record;
 use crate::mail::{Email, Error, Mailer, Outcome, SendReport};
 
 /// How long `{NAME}:enqueued` remembers a queue id: a batch sent again within this time
@@ -33,7 +32,7 @@ impl Inner {
         // the batch before any of it is queued.
         let records = messages
             .iter()
-            .map(encode_record)
+            .map(QueuedMessage::to_record)
             .collect::<Result<Vec<_>, _>>()?;
         let now = unix_ms(SystemTime::now());
         let mut script = ENQUEUE.prepare_invoke();

@@ -36,7 +36,7 @@ use tokio::sync::OnceCell;
 
 use super::random_u64;
 use crate::mail::Error;
-use crate::mail::url::bad_url;
+use crate::mail::url::grammar::bad_url;
 use config::Keys;
 use conn::Conn;
 

@@ -13,7 +13,6 @@ use super::{GROUP, RedisQueue};
 use crate::mail::queue::{
     ClaimBatch, Claimed, Queue, QueueError, QueueStatus, QueuedMessage, SingleRunGuard,
 };
-use crate::mail::record::encode_record;
 
 #[async_trait]
 impl Queue for RedisQueue {
@@ -102,7 +101,7 @@ impl Queue for RedisQueue {
     }
 
     async fn defer(&self, claim: Claimed, message: QueuedMessage) -> Result<(), QueueError> {
-        let record = encode_record(&message)?;
+        let record = message.to_record()?;
         let how = Settle::Defer {
             due_unix_ms: message.next_attempt_unix_ms,
         };
@@ -115,7 +114,7 @@ impl Queue for RedisQueue {
         message: QueuedMessage,
         error: &str,
     ) -> Result<(), QueueError> {
-        let record = encode_record(&message)?;
+        let record = message.to_record()?;
         let how = Settle::Fail {
             error,
             message_id: &message.message_id,
@@ -124,7 +123,7 @@ impl Queue for RedisQueue {
     }
 
     async fn release(&self, claim: Claimed) -> Result<(), QueueError> {
-        let record = encode_record(&claim.message)?;
+        let record = claim.message.to_record()?;
         self.inner
             .settle(claim.entry_id()?, &record, Settle::Release)
             .await

@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 use super::super::{ClaimBatch, Claimed, QueueError, QueuedMessage, random_u64, unix_ms};
 use super::store::{ERROR_SUFFIX, Inner};
-use crate::mail::record::{encode_record, read_record};
+use crate::mail::record::read_record;
 
 /// `name` with `suffix` appended, for names that need not be UTF-8.
 fn with_suffix(name: &OsStr, suffix: &str) -> OsString {
@@ -112,7 +112,7 @@ impl Inner {
         let (Some(name), Some(mine)) = (claimed.file_name(), claimed.parent()) else {
             return Err(claim.not_claimed());
         };
-        let bytes = encode_record(message)?;
+        let bytes = message.to_record()?;
         let tmp = self
             .sub("tmp")
             .join(with_suffix(name, &format!(".{:08x}", random_u64() as u32)));

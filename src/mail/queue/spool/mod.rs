@@ -42,8 +42,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::{ClaimBatch, Claimed, Queue, QueueError, QueueStatus, QueuedMessage, SingleRunGuard};
-use crate::mail::record::encode_record;
-use crate::mail::url::{bad_url, query_pairs};
+use crate::mail::url::grammar::{bad_url, query_pairs};
 use crate::mail::{Email, Error, Mailer, Outcome, SendReport};
 
 mod claim;
@@ -193,7 +192,7 @@ impl Spool {
     /// Stores a message: `tmp/`, fsync, rename into `new/`, fsync `new/`.
     pub fn enqueue_blocking(&self, message: &QueuedMessage) -> Result<(), QueueError> {
         self.inner
-            .write_into("new", &message.id, &encode_record(message)?)
+            .write_into("new", &message.id, &message.to_record()?)
     }
 }
 
@@ -217,7 +216,7 @@ async fn blocking<T: Send + 'static>(
 #[async_trait]
 impl Queue for Spool {
     async fn enqueue(&self, message: &QueuedMessage) -> Result<(), QueueError> {
-        let bytes = encode_record(message)?;
+        let bytes = message.to_record()?;
         if !self.inner.durable {
             // A few syscalls without fsync: cheaper inline than a trip to the blocking pool.
             return self.inner.write_into("new", &message.id, &bytes);

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use super::super::{QueueError, QueueStatus, QueuedMessage, unix_ms};
 use super::store::{ERROR_SUFFIX, Inner, LOCK_FILE};
-use crate::mail::record::{encode_record, read_record};
+use crate::mail::record::read_record;
 
 impl Inner {
     pub(super) fn peek(&self, max: usize) -> Result<Vec<QueuedMessage>, QueueError> {
@@ -70,7 +70,7 @@ impl Inner {
             let Ok(mut file) = File::open(&path) else {
                 continue;
             };
-            let mut message = match read_record(&mut file) {
+            let mut message: QueuedMessage = match read_record(&mut file) {
                 Ok(Ok(message)) => message,
                 Ok(Err(reason)) => {
                     tracing::warn!(file = %path.display(), %reason, "left in failed/: the record is unreadable");
@@ -83,7 +83,7 @@ impl Inner {
             message.created_unix_ms = message.next_attempt_unix_ms;
             // The new record goes in first; a crash before the old one is removed leaves
             // a copy in failed/, never none.
-            self.write_into("new", &message.id, &encode_record(&message)?)?;
+            self.write_into("new", &message.id, &message.to_record()?)?;
             fs::remove_file(&path).map_err(|e| QueueError::io("remove", &path, e))?;
             let _ = fs::remove_file(failed.join(format!("{name}{ERROR_SUFFIX}")));
             moved += 1;
