@@ -255,8 +255,7 @@ impl TestClient {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        let app: Arc<dyn Transport> = Arc::new(transport::InProcess::new(service));
-        let (addr, guard) = transport::serve(app).map_err(Error::Serve)?;
+        let (addr, guard) = transport::serve(service).map_err(Error::Serve)?;
         let base = Url::parse(&format!("http://{addr}/")).map_err(|source| Error::InvalidUrl {
             url: addr.to_string(),
             source,
