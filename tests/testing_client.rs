@@ -510,6 +510,12 @@ async fn xsrf(client: &TestClient) {
         .assert_status(200);
     let v: Value = client.post("/echo").form(&[("a", "1")]).await.json();
     assert_eq!(v["body"], "a=1&_xsrf=tok123");
+    // A page of another origin cannot read the token: none is handed back.
+    let evil = client.clone().origin("https://evil.example");
+    let v: Value = evil.post("/echo").form(&[("a", "1")]).await.json();
+    assert_eq!(v["body"], "a=1");
+    let v: Value = evil.delete("/echo").await.json();
+    assert!(v["headers"].get("x-xsrftoken").is_none(), "{v}");
     let v: Value = client.delete("/echo").await.json();
     assert_eq!(v["headers"]["x-xsrftoken"], "tok123");
     let v: Value = client.get("/echo").await.json();

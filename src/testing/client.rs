@@ -10,7 +10,7 @@ use http::{Method, Request, Response, Uri};
 use tower::Service;
 use url::{Position, Url};
 
-use super::jar::CookieJar;
+use super::jar::{CookieJar, RequestSite, same_site};
 use super::request::RequestBuilder;
 use super::transport::{self, Body, BoxError, ServerGuard, Transport};
 use super::xsrf::Xsrf;
@@ -284,6 +284,14 @@ impl TestClient {
     /// `Origin` is that, and `Sec-Fetch-Site` says `same-origin`, `same-site` or
     /// `cross-site` accordingly. By default requests come from the app's own origin.
     ///
+    /// Cookies follow the `SameSite` rules as in a browser (see [`RequestSite`]): from
+    /// another site, `Strict` cookies never go, `Lax` cookies only with GET and HEAD (taken
+    /// as a link followed), `None` and unmarked cookies always. A page of another origin
+    /// cannot read the app's cookies, so no XSRF token is handed back either: a cross-site
+    /// POST is tested as an attacker's page would send it.
+    ///
+    /// [`RequestSite`]: super::RequestSite
+    ///
     /// # Panics
     /// When `origin` is not a URL.
     #[track_caller]
@@ -323,9 +331,35 @@ impl TestClient {
     pub fn jar(&self) -> MutexGuard<'_, CookieJar> {
         lock(&self.jar)
     }
-    /// The value of cookie `name` that would be sent to the base URL.
+    /// The value of cookie `name` that a request to the base URL would carry.
+    ///
+    /// A cookie with a narrower `Path` (`Path=/api`) does not go to the base URL, so this
+    /// does not see it: ask [`cookie_for`](Self::cookie_for) with a URL under that path.
     pub fn cookie(&self, name: &str) -> Option<String> {
         self.jar().get_url(&self.base, name)
+    }
+    /// The value of cookie `name` that a request to `url` (a path such as `/api/items`, or
+    /// a whole URL, resolved as requests resolve it) would carry; `None` when no such
+    /// cookie applies there or `url` does not resolve.
+    ///
+    /// ```
+    /// use axum::{Router, routing::get, http::header};
+    /// use squall::testing::TestClient;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let app = Router::new().route("/api/login", get(|| async {
+    ///     ([(header::SET_COOKIE, "token=t0k; Path=/api")], "ok")
+    /// }));
+    /// let client = TestClient::new(app);
+    /// client.get("/api/login").await;
+    /// assert_eq!(client.cookie("token"), None); // not sent to http://localhost/
+    /// assert_eq!(client.cookie_for("/api/items", "token").as_deref(), Some("t0k"));
+    /// # }
+    /// ```
+    pub fn cookie_for(&self, url: &str, name: &str) -> Option<String> {
+        let url = self.base.join(url).ok()?;
+        self.jar().get_url(&url, name)
     }
 
     /// A GET request to `url` (a path, or a whole URL).
@@ -443,7 +477,9 @@ impl TestClient {
             h.insert(header::HOST, host);
         }
         if !set(&header::COOKIE)
-            && let Some(cookies) = self.jar().header_for_url(url)
+            && let Some(cookies) = self
+                .jar()
+                .header_for_request(url, self.request_site(method, url))
             && let Ok(value) = HeaderValue::try_from(cookies)
         {
             h.insert(header::COOKIE, value);
@@ -467,6 +503,27 @@ impl TestClient {
             }
         }
         Ok(request)
+    }
+}
+
+impl TestClient {
+    /// Where a request to `url` comes from, for the `SameSite` rules: the app's own pages
+    /// unless [`origin`](Self::origin) named another. GET and HEAD from another site count
+    /// as top-level navigations (a link followed), other methods as a form or a script.
+    fn request_site(&self, method: &Method, url: &Url) -> RequestSite {
+        match &self.browser {
+            BrowserHeaders::From(from) => RequestSite::for_navigation(from, url, method),
+            BrowserHeaders::SameOrigin | BrowserHeaders::Off => RequestSite::SameSite,
+        }
+    }
+
+    /// Whether the page making requests is of `url`'s origin, so that it can read the
+    /// app's cookies (and hand the XSRF token back).
+    pub(super) fn page_is_same_origin(&self, url: &Url) -> bool {
+        match &self.browser {
+            BrowserHeaders::From(from) => from.origin() == url.origin(),
+            BrowserHeaders::SameOrigin | BrowserHeaders::Off => true,
+        }
     }
 }
 
@@ -496,14 +553,7 @@ fn sec_fetch_site(from: &Url, to: &Url) -> &'static str {
     if from.origin() == to.origin() {
         return "same-origin";
     }
-    let site = |u: &Url| {
-        let host = u.host_str().unwrap_or("");
-        (
-            u.scheme().to_owned(),
-            psl::domain_str(host).unwrap_or(host).to_owned(),
-        )
-    };
-    if site(from) == site(to) {
+    if same_site(from, to) {
         "same-site"
     } else {
         "cross-site"

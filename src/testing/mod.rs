@@ -53,7 +53,7 @@ mod xsrf;
 pub use client::{Error, TestClient};
 /// The `cookie` crate, whose [`Cookie`](cookie::Cookie) [`StoredCookie::to_cookie`] gives.
 pub use cookie;
-pub use jar::{CookieJar, Error as CookieError, SameSite, StoredCookie};
+pub use jar::{CookieJar, Error as CookieError, RequestSite, SameSite, StoredCookie};
 pub use multipart::Multipart;
 pub use request::RequestBuilder;
 pub use response::{Error as ResponseError, Redirect, SetCookie, TestResponse};

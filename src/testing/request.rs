@@ -274,6 +274,7 @@ impl<'c> RequestBuilder<'c> {
         }
         if xsrf
             && !is_safe(&method)
+            && client.page_is_same_origin(&url)
             && let Some(x) = &client.xsrf
         {
             let token = client.jar().get_url(&url, &x.cookie);
