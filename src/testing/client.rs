@@ -151,6 +151,8 @@ pub struct TestClient {
     host_header: Option<HeaderValue>,
     /// Targets resolved lately, with their URL and request URI.
     cache: Arc<Mutex<UrlCache>>,
+    /// Other host names of the app (lower case), from [`host_alias`](Self::host_alias).
+    aliases: Vec<String>,
 }
 
 impl std::fmt::Debug for TestClient {
@@ -177,6 +179,7 @@ impl TestClient {
             _server: None,
             host_header,
             cache: Arc::new(Mutex::new(Vec::new())),
+            aliases: Vec::new(),
         }
     }
 
@@ -302,6 +305,40 @@ impl TestClient {
         }
         self
     }
+    /// Takes `host` (`other.example`, any port) as another name of the app under test.
+    ///
+    /// [`follow_redirects`](RequestBuilder::follow_redirects) follows a redirect only
+    /// into the app: to the base URL's host (and, over a socket, its port) or to an alias.
+    /// A redirect anywhere else stops the chain, and the response is that redirect, with
+    /// [`redirect_target`](super::TestResponse::redirect_target) saying where it pointed,
+    /// so an open redirect does not pass unseen. Requests to an alias go to the app with
+    /// `Host: host`, in-process and over HTTP alike.
+    ///
+    /// ```
+    /// use axum::{Router, http::HeaderMap, response::Redirect, routing::get};
+    /// use squall::testing::TestClient;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let app = Router::new()
+    ///     .route("/go", get(|| async { Redirect::to("https://shop.example/cart") }))
+    ///     .route("/cart", get(|h: HeaderMap| async move { format!("cart on {:?}", h["host"]) }));
+    /// let client = TestClient::new(app);
+    /// let r = client.get("/go").follow_redirects().await;
+    /// r.assert_status(303);
+    /// assert_eq!(r.redirect_target().unwrap().as_str(), "https://shop.example/cart");
+    ///
+    /// let client = client.host_alias("shop.example");
+    /// client.get("/go").follow_redirects().await.assert_contains("cart on \"shop.example\"");
+    /// # }
+    /// ```
+    pub fn host_alias(mut self, host: &str) -> Self {
+        self.aliases
+            .push(host.trim().trim_end_matches('.').to_ascii_lowercase());
+        // Resolved request URIs depend on the aliases: this client keeps its own.
+        self.cache = Arc::new(Mutex::new(Vec::new()));
+        self
+    }
     /// Sends neither `Origin` nor `Sec-Fetch-Site`.
     pub fn without_browser_headers(mut self) -> Self {
         self.browser = BrowserHeaders::Off;
@@ -423,9 +460,33 @@ impl TestClient {
         Ok((url, uri))
     }
 
+    /// Whether `url`'s host is one [`host_alias`](Self::host_alias) named.
+    fn is_alias(&self, url: &Url) -> bool {
+        !self.aliases.is_empty()
+            && url
+                .host_str()
+                .is_some_and(|host| self.aliases.iter().any(|a| a == host))
+    }
+
+    /// Whether `url` is the app under test: the base URL's host (with its port, when the
+    /// client talks over a socket) or an alias.
+    pub(super) fn is_app(&self, url: &Url) -> bool {
+        let same_host = url.host() == self.base.host()
+            && (!self.transport.absolute_uri()
+                || url.port_or_known_default() == self.base.port_or_known_default());
+        same_host || self.is_alias(url)
+    }
+
     /// The request URI: absolute for real HTTP, origin-form (`/path?query`) in-process.
+    /// Over HTTP, a URL of an alias goes to the base URL's server.
     pub(super) fn uri_for(&self, url: &Url) -> Result<Uri, Error> {
-        let uri = if self.transport.absolute_uri() {
+        let uri = if self.transport.absolute_uri() && self.is_alias(url) {
+            Uri::try_from(format!(
+                "{}{}",
+                &self.base[..Position::AfterPort],
+                &url[Position::BeforePath..Position::AfterQuery]
+            ))
+        } else if self.transport.absolute_uri() {
             Uri::try_from(url.as_str())
         } else {
             Uri::try_from(&url[Position::BeforePath..Position::AfterQuery])
@@ -468,7 +529,7 @@ impl TestClient {
                 h.insert(name.clone(), value.clone());
             }
         }
-        if !self.transport.absolute_uri() && !set(&header::HOST) {
+        if (!self.transport.absolute_uri() || self.is_alias(url)) && !set(&header::HOST) {
             let host = &url[Position::BeforeHost..Position::AfterPort];
             let host = match &self.host_header {
                 Some(value) if value.as_bytes() == host.as_bytes() => value.clone(),

@@ -225,6 +225,10 @@ impl<'c> RequestBuilder<'c> {
     }
     /// Follows redirects, at most the client's limit (10 by default). 301, 302 and 303
     /// turn a POST into a GET; 307 and 308 keep the method and body.
+    ///
+    /// Only redirects into the app are followed (see
+    /// [`TestClient::host_alias`](super::TestClient::host_alias)): a redirect elsewhere
+    /// ends the chain, and the response is that redirect.
     pub fn follow_redirects(mut self) -> Self {
         self.max_redirects = Some(self.client.max_redirects);
         self
@@ -324,23 +328,9 @@ impl<'c> RequestBuilder<'c> {
                         _ => None,
                     };
                     let (Some(location), Some(max)) = (location, max_redirects) else {
-                        return Ok(TestResponse {
-                            method,
-                            url,
-                            status: parts.status,
-                            headers: parts.headers,
-                            body,
-                            redirects: std::mem::take(&mut redirects),
-                        });
+                        return Ok(finish(method, url, parts, body, redirects, false));
                     };
                     let location = String::from_utf8_lossy(location.as_bytes()).into_owned();
-                    if redirects.len() >= max {
-                        return Err(Error::TooManyRedirects {
-                            method,
-                            url: url.to_string(),
-                            max,
-                        });
-                    }
                     let next = url
                         .join(&location)
                         .ok()
@@ -349,6 +339,17 @@ impl<'c> RequestBuilder<'c> {
                             url: url.to_string(),
                             location: location.clone(),
                         })?;
+                    if !client.is_app(&next) {
+                        tracing::debug!(%url, %next, "redirect off the app not followed");
+                        return Ok(finish(method, url, parts, body, redirects, true));
+                    }
+                    if redirects.len() >= max {
+                        return Err(Error::TooManyRedirects {
+                            method,
+                            url: url.to_string(),
+                            max,
+                        });
+                    }
                     let status = parts.status;
                     let hop_method = method.clone();
                     if (status == StatusCode::SEE_OTHER && method != Method::HEAD)
@@ -387,6 +388,26 @@ impl<'c> RequestBuilder<'c> {
                 Err(_) => Err(Error::Timeout { method, url, after }),
             },
         }
+    }
+}
+
+/// The response a request ends with.
+fn finish(
+    method: Method,
+    url: Arc<Url>,
+    parts: http::response::Parts,
+    body: Bytes,
+    redirects: Vec<Redirect>,
+    off_site: bool,
+) -> TestResponse {
+    TestResponse {
+        method,
+        url,
+        status: parts.status,
+        headers: parts.headers,
+        body,
+        redirects,
+        off_site,
     }
 }
 

@@ -85,6 +85,8 @@ pub struct TestResponse {
     pub(crate) headers: HeaderMap,
     pub(crate) body: Bytes,
     pub(crate) redirects: Vec<Redirect>,
+    /// A redirect off the app that was not followed.
+    pub(crate) off_site: bool,
 }
 
 const BODY_SHOWN: usize = 600;
@@ -121,6 +123,18 @@ impl TestResponse {
     /// The redirects followed to get here, first first (empty unless asked to follow).
     pub fn redirects(&self) -> &[Redirect] {
         &self.redirects
+    }
+    /// Where this response redirects to: its `Location` resolved against its URL, when it
+    /// is a redirect (301, 302, 303, 307 or 308) with a `Location` that resolves.
+    ///
+    /// After [`follow_redirects`](super::RequestBuilder::follow_redirects), a response that
+    /// still has a target is one the client did not follow: it pointed off the app (see
+    /// [`TestClient::host_alias`](super::TestClient::host_alias)).
+    pub fn redirect_target(&self) -> Option<Url> {
+        if !matches!(self.status.as_u16(), 301 | 302 | 303 | 307 | 308) {
+            return None;
+        }
+        self.url.join(self.header("location")?).ok()
     }
     /// The body read as JSON into `T`, or why it could not be.
     pub fn try_json<T: serde::de::DeserializeOwned>(&self) -> Result<T, Error> {
@@ -192,6 +206,12 @@ impl TestResponse {
         let _ = writeln!(s, "  status: {}", self.status);
         if let Some(location) = self.header("location") {
             let _ = writeln!(s, "  location: {location}");
+        }
+        if self.off_site {
+            let _ = writeln!(
+                s,
+                "  (a redirect off the app is not followed; TestClient::host_alias names other hosts of the app)"
+            );
         }
         let _ = write!(
             s,
