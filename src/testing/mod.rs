@@ -44,6 +44,7 @@
 
 mod client;
 mod jar;
+mod json_diff;
 mod multipart;
 mod request;
 mod response;

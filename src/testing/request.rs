@@ -88,6 +88,9 @@ fn append_query(query: &mut String, more: &str) {
 
 /// A request being built; await it for a [`TestResponse`] (or call [`send`](Self::send)
 /// for a `Result`).
+///
+/// Awaiting it panics when no response comes (a refused connection, a timeout), with the
+/// file and line of the `.await` in the message.
 #[must_use = "a request does nothing until it is awaited"]
 #[derive(Debug)]
 pub struct RequestBuilder<'c> {
@@ -443,13 +446,19 @@ impl<'c> IntoFuture for RequestBuilder<'c> {
     type Output = TestResponse;
     type IntoFuture = Pin<Box<dyn Future<Output = TestResponse> + Send + 'c>>;
 
-    /// Sends the request; panics with the method, the URL and the reason when no response
-    /// came (use [`send`](RequestBuilder::send) for a `Result`).
+    /// Sends the request; panics with the method, the URL, the reason and the place of the
+    /// `.await` when no response came (use [`send`](RequestBuilder::send) for a `Result`).
+    ///
+    /// Rust cannot carry a caller's location into a future, so the panic itself is
+    /// reported inside squall; its message names the test's line (`awaited at
+    /// tests/login.rs:12:34`), which `#[track_caller]` records when `.await` starts.
+    #[track_caller]
     fn into_future(self) -> Self::IntoFuture {
+        let awaited_at = std::panic::Location::caller();
         Box::pin(async move {
             match self.send().await {
                 Ok(response) => response,
-                Err(e) => panic!("squall TestClient: {e}"),
+                Err(e) => panic!("squall TestClient: {e}\n  awaited at {awaited_at}"),
             }
         })
     }

@@ -10,6 +10,7 @@ use http::{HeaderMap, Method, StatusCode};
 use url::Url;
 
 use super::jar::parse_set_cookie;
+use super::json_diff::first_difference;
 
 /// Why a response body could not be read as asked.
 #[derive(Debug, thiserror::Error)]
@@ -297,6 +298,10 @@ impl TestResponse {
         self
     }
     /// Asserts that the body is JSON equal to `expected`.
+    ///
+    /// A failure names the first place the two differ as a JSON path, with both sides
+    /// there: `assert_json failed at $.user.roles[2]: expected "owner", got "admin"`, then
+    /// the request, the status and the body.
     #[track_caller]
     pub fn assert_json<T: serde::Serialize + ?Sized>(&self, expected: &T) -> &Self {
         let expected = match serde_json::to_value(expected) {
@@ -306,10 +311,14 @@ impl TestResponse {
             )),
         };
         match serde_json::from_slice::<serde_json::Value>(&self.body) {
-            Ok(got) if got == expected => {}
-            Ok(got) => self.fail(format_args!(
-                "assert_json failed: expected {expected}, got {got}"
-            )),
+            Ok(got) => {
+                if let Some(d) = first_difference(&expected, &got) {
+                    self.fail(format_args!(
+                        "assert_json failed at {}: expected {}, got {}",
+                        d.path, d.expected, d.got
+                    ))
+                }
+            }
             Err(e) => self.fail(format_args!(
                 "assert_json failed: the body is not JSON ({e})"
             )),
