@@ -34,6 +34,17 @@ pub enum Error {
         /// The URL.
         url: String,
     },
+    /// An https URL over real HTTP: the client speaks plain HTTP only (no TLS). Test the
+    /// app in-process ([`TestClient::new`], where https URLs go to the app) or serve it
+    /// over plain HTTP ([`TestClient::serve`]).
+    #[error(
+        "{url}: https is not supported; the test client speaks plain HTTP only \
+         (use TestClient::new for the app in-process, or serve it over http)"
+    )]
+    HttpsNotSupported {
+        /// The URL.
+        url: String,
+    },
     /// A header name or value given to the request builder is not valid.
     #[error("invalid header {name:?}: {source}")]
     InvalidHeader {
@@ -200,12 +211,13 @@ impl TestClient {
         Self::from_transport(Arc::new(transport::InProcess::new(service)), localhost())
     }
 
-    /// A client for a running server at `base_url` (`http://` only), over real HTTP with
-    /// keep-alive connections. Paths resolve against it as links do: `/x` from the host's
+    /// A client for a running server at `base_url` (`http://` only: https is not
+    /// supported), over real HTTP with keep-alive connections. Paths resolve against it as links do: `/x` from the host's
     /// root, `x` below the base URL's directory.
     ///
     /// # Panics
-    /// When `base_url` is not an http URL; [`try_http`](Self::try_http) returns the error.
+    /// When `base_url` is not an http URL; [`try_http`](Self::try_http) returns the error
+    /// ([`Error::HttpsNotSupported`] for an https URL).
     #[track_caller]
     pub fn http(base_url: &str) -> Self {
         match Self::try_http(base_url) {
@@ -220,6 +232,11 @@ impl TestClient {
             url: base_url.to_owned(),
             source,
         })?;
+        if base.scheme() == "https" {
+            return Err(Error::HttpsNotSupported {
+                url: base.to_string(),
+            });
+        }
         if base.scheme() != "http" || !base.has_host() {
             return Err(Error::UnsupportedUrl {
                 url: base.to_string(),
@@ -480,6 +497,11 @@ impl TestClient {
     /// The request URI: absolute for real HTTP, origin-form (`/path?query`) in-process.
     /// Over HTTP, a URL of an alias goes to the base URL's server.
     pub(super) fn uri_for(&self, url: &Url) -> Result<Uri, Error> {
+        if self.transport.absolute_uri() && url.scheme() == "https" && !self.is_alias(url) {
+            return Err(Error::HttpsNotSupported {
+                url: url.to_string(),
+            });
+        }
         let uri = if self.transport.absolute_uri() && self.is_alias(url) {
             Uri::try_from(format!(
                 "{}{}",

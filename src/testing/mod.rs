@@ -40,7 +40,8 @@
 //!
 //! In-process clients ([`TestClient::new`]) call the service directly; [`TestClient::serve`]
 //! puts it behind a real socket on `127.0.0.1`, and [`TestClient::http`] talks to a server
-//! that is already running. [`CookieJar`] can also be used alone.
+//! that is already running, over plain HTTP (https is not supported). [`CookieJar`] can
+//! also be used alone.
 
 mod client;
 mod jar;
