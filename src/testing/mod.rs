@@ -44,6 +44,7 @@
 //! also be used alone.
 
 mod client;
+mod error;
 mod jar;
 mod json_diff;
 mod multipart;
@@ -52,9 +53,10 @@ mod response;
 mod transport;
 mod xsrf;
 
-pub use client::{Error, TestClient};
+pub use client::TestClient;
 /// The `cookie` crate, whose [`Cookie`](cookie::Cookie) [`StoredCookie::to_cookie`] gives.
 pub use cookie;
+pub use error::Error;
 pub use jar::{CookieJar, Error as CookieError, RequestSite, SameSite, StoredCookie};
 pub use multipart::Multipart;
 pub use request::RequestBuilder;

@@ -11,7 +11,8 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Uri};
 use url::Url;
 
-use super::client::{Error, TestClient, is_safe};
+use super::client::{TestClient, is_safe};
+use super::error::Error;
 use super::multipart::Multipart;
 use super::response::{Redirect, TestResponse};
 use super::transport::BoxError;
