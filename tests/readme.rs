@@ -100,6 +100,45 @@ fn binary(name: &str) -> Option<PathBuf> {
     }
 }
 
+/// Checks each `squall = { … }` line of a TOML block against Cargo.toml: the version is
+/// this crate's, and every feature named is one of its features. Gives how many it checked.
+fn check_dependency_lines(lines: &[String]) -> usize {
+    let manifest =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")).unwrap();
+    let features = manifest
+        .split_once("\n[features]\n")
+        .map(|(_, rest)| rest.split("\n[").next().unwrap_or(""))
+        .expect("Cargo.toml has a [features] table");
+    let mut checked = 0;
+    for line in lines.iter().filter(|l| l.starts_with("squall = ")) {
+        let quoted = |key: &str| {
+            let rest = line.split_once(&format!("{key} = "))?.1;
+            Some(rest.to_owned())
+        };
+        let version = quoted("version")
+            .and_then(|v| v.split('"').nth(1).map(str::to_owned))
+            .unwrap_or_else(|| panic!("no version in the README's {line}"));
+        assert!(
+            env!("CARGO_PKG_VERSION").starts_with(&format!("{version}.")),
+            "the README's {line} names version {version}, the crate is {}",
+            env!("CARGO_PKG_VERSION")
+        );
+        let list = quoted("features")
+            .and_then(|f| Some(f.split_once('[')?.1.split_once(']')?.0.to_owned()))
+            .unwrap_or_else(|| panic!("no features in the README's {line}"));
+        for feature in list.split(',').map(|f| f.trim().trim_matches('"')) {
+            assert!(
+                features
+                    .lines()
+                    .any(|l| l.starts_with(&format!("{feature} = "))),
+                "the README's {line} names feature {feature:?}, which Cargo.toml does not have"
+            );
+        }
+        checked += 1;
+    }
+    checked
+}
+
 #[test]
 fn every_readme_command_runs() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -117,6 +156,10 @@ fn every_readme_command_runs() {
     for (lang, lines) in blocks(&readme) {
         if lang == "rust" {
             continue; // doctests
+        }
+        if lang == "toml" {
+            checked += check_dependency_lines(&lines);
+            continue;
         }
         assert!(
             matches!(lang.as_str(), "bash" | "ini"),

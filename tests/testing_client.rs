@@ -510,6 +510,12 @@ async fn xsrf(client: &TestClient) {
         .assert_status(200);
     let v: Value = client.post("/echo").form(&[("a", "1")]).await.json();
     assert_eq!(v["body"], "a=1&_xsrf=tok123");
+    // A page of another origin cannot read the token: none is handed back.
+    let evil = client.clone().origin("https://evil.example");
+    let v: Value = evil.post("/echo").form(&[("a", "1")]).await.json();
+    assert_eq!(v["body"], "a=1");
+    let v: Value = evil.delete("/echo").await.json();
+    assert!(v["headers"].get("x-xsrftoken").is_none(), "{v}");
     let v: Value = client.delete("/echo").await.json();
     assert_eq!(v["headers"]["x-xsrftoken"], "tok123");
     let v: Value = client.get("/echo").await.json();
@@ -770,13 +776,31 @@ fn constructors_refuse_bad_urls() {
         TestClient::try_http("ftp://example.com/"),
         Err(Error::UnsupportedUrl { .. })
     ));
-    assert!(matches!(
-        TestClient::try_http("https://example.com/"),
-        Err(Error::UnsupportedUrl { .. })
-    ));
+    // https is not supported, and the error says so plainly.
+    let e = TestClient::try_http("https://example.com/").expect_err("https is refused");
+    assert!(
+        matches!(&e, Error::HttpsNotSupported { url } if url == "https://example.com/"),
+        "expected HttpsNotSupported, got {e:?}"
+    );
+    assert!(e.to_string().contains("https is not supported"), "{e}");
     // No runtime: serving needs one, and says so.
     match TestClient::try_serve(app()) {
         Err(Error::Serve(e)) => assert!(e.to_string().contains("tokio runtime"), "{e}"),
         other => panic!("expected a Serve error, got {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn https_urls_over_http_are_refused_plainly() {
+    use squall::testing::Error;
+    let client = TestClient::serve(app());
+    match client.get("https://example.com/x").send().await {
+        Err(Error::HttpsNotSupported { url }) => assert_eq!(url, "https://example.com/x"),
+        other => panic!("expected HttpsNotSupported, got {other:?}"),
+    }
+    // In-process there is no connection to secure: https URLs go to the app.
+    TestClient::new(app())
+        .get("https://localhost/")
+        .await
+        .assert_status(200);
 }

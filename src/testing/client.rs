@@ -10,99 +10,12 @@ use http::{Method, Request, Response, Uri};
 use tower::Service;
 use url::{Position, Url};
 
-use super::jar::CookieJar;
+use super::error::Error;
+use super::jar::{CookieJar, RequestSite, same_site};
 use super::request::RequestBuilder;
 use super::transport::{self, Body, BoxError, ServerGuard, Transport};
 use super::xsrf::Xsrf;
 use crate::sync::lock;
-
-/// Why a request could not be made or did not get a response.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// The URL (or path) could not be parsed against the client's base URL.
-    #[error("invalid URL {url:?}: {source}")]
-    InvalidUrl {
-        /// The URL or path as given.
-        url: String,
-        /// What the URL parser said.
-        source: url::ParseError,
-    },
-    /// The URL is not an http or https URL with a host.
-    #[error("unsupported URL {url}: only http and https URLs with a host can be requested")]
-    UnsupportedUrl {
-        /// The URL.
-        url: String,
-    },
-    /// A header name or value given to the request builder is not valid.
-    #[error("invalid header {name:?}: {source}")]
-    InvalidHeader {
-        /// The header name (empty when the name itself is not valid).
-        name: String,
-        /// What is wrong.
-        source: BoxError,
-    },
-    /// The query, form or JSON body could not be serialised.
-    #[error("could not encode the {what}: {source}")]
-    Encode {
-        /// `query`, `form` or `JSON body`.
-        what: &'static str,
-        /// What the serialiser said.
-        source: BoxError,
-    },
-    /// The request was sent but no response came back.
-    #[error("{method} {url} failed: {source}")]
-    Transport {
-        /// The request method.
-        method: Method,
-        /// The request URL.
-        url: String,
-        /// What went wrong.
-        source: transport::Error,
-    },
-    /// No response came within the timeout.
-    #[error("{method} {url} timed out after {after:?}")]
-    Timeout {
-        /// The request method.
-        method: Method,
-        /// The request URL.
-        url: String,
-        /// The timeout.
-        after: Duration,
-    },
-    /// More redirects than allowed were followed.
-    #[error("{method} {url}: more than {max} redirects")]
-    TooManyRedirects {
-        /// The method of the last request.
-        method: Method,
-        /// The last URL redirected from.
-        url: String,
-        /// The limit.
-        max: usize,
-    },
-    /// A redirect's `Location` could not be followed.
-    #[error("{url} redirected to {location:?}, which cannot be followed")]
-    BadRedirect {
-        /// The URL that redirected.
-        url: String,
-        /// The `Location` header.
-        location: String,
-    },
-    /// The test server could not be started.
-    #[error("could not start the test server: {0}")]
-    Serve(#[source] transport::Error),
-}
-
-impl Error {
-    /// Whether trying again may help (a connection problem or a timeout).
-    pub fn is_transient(&self) -> bool {
-        match self {
-            Error::Transport { source, .. } => source.is_transient(),
-            Error::Timeout { .. } => true,
-            _ => false,
-        }
-    }
-}
 
 /// What `Origin` and `Sec-Fetch-Site` headers requests carry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,6 +64,8 @@ pub struct TestClient {
     host_header: Option<HeaderValue>,
     /// Targets resolved lately, with their URL and request URI.
     cache: Arc<Mutex<UrlCache>>,
+    /// Other host names of the app (lower case), from [`host_alias`](Self::host_alias).
+    aliases: Vec<String>,
 }
 
 impl std::fmt::Debug for TestClient {
@@ -177,6 +92,7 @@ impl TestClient {
             _server: None,
             host_header,
             cache: Arc::new(Mutex::new(Vec::new())),
+            aliases: Vec::new(),
         }
     }
 
@@ -197,12 +113,13 @@ impl TestClient {
         Self::from_transport(Arc::new(transport::InProcess::new(service)), localhost())
     }
 
-    /// A client for a running server at `base_url` (`http://` only), over real HTTP with
-    /// keep-alive connections. Paths resolve against it as links do: `/x` from the host's
+    /// A client for a running server at `base_url` (`http://` only: https is not
+    /// supported), over real HTTP with keep-alive connections. Paths resolve against it as links do: `/x` from the host's
     /// root, `x` below the base URL's directory.
     ///
     /// # Panics
-    /// When `base_url` is not an http URL; [`try_http`](Self::try_http) returns the error.
+    /// When `base_url` is not an http URL; [`try_http`](Self::try_http) returns the error
+    /// ([`Error::HttpsNotSupported`] for an https URL).
     #[track_caller]
     pub fn http(base_url: &str) -> Self {
         match Self::try_http(base_url) {
@@ -217,6 +134,11 @@ impl TestClient {
             url: base_url.to_owned(),
             source,
         })?;
+        if base.scheme() == "https" {
+            return Err(Error::HttpsNotSupported {
+                url: base.to_string(),
+            });
+        }
         if base.scheme() != "http" || !base.has_host() {
             return Err(Error::UnsupportedUrl {
                 url: base.to_string(),
@@ -255,8 +177,7 @@ impl TestClient {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        let app: Arc<dyn Transport> = Arc::new(transport::InProcess::new(service));
-        let (addr, guard) = transport::serve(app).map_err(Error::Serve)?;
+        let (addr, guard) = transport::serve(service).map_err(Error::Serve)?;
         let base = Url::parse(&format!("http://{addr}/")).map_err(|source| Error::InvalidUrl {
             url: addr.to_string(),
             source,
@@ -285,6 +206,14 @@ impl TestClient {
     /// `Origin` is that, and `Sec-Fetch-Site` says `same-origin`, `same-site` or
     /// `cross-site` accordingly. By default requests come from the app's own origin.
     ///
+    /// Cookies follow the `SameSite` rules as in a browser (see [`RequestSite`]): from
+    /// another site, `Strict` cookies never go, `Lax` cookies only with GET and HEAD (taken
+    /// as a link followed), `None` and unmarked cookies always. A page of another origin
+    /// cannot read the app's cookies, so no XSRF token is handed back either: a cross-site
+    /// POST is tested as an attacker's page would send it.
+    ///
+    /// [`RequestSite`]: super::RequestSite
+    ///
     /// # Panics
     /// When `origin` is not a URL.
     #[track_caller]
@@ -293,6 +222,40 @@ impl TestClient {
             Ok(url) => self.browser = BrowserHeaders::From(url),
             Err(e) => panic!("TestClient::origin({origin:?}): {e}"),
         }
+        self
+    }
+    /// Takes `host` (`other.example`, any port) as another name of the app under test.
+    ///
+    /// [`follow_redirects`](RequestBuilder::follow_redirects) follows a redirect only
+    /// into the app: to the base URL's host (and, over a socket, its port) or to an alias.
+    /// A redirect anywhere else stops the chain, and the response is that redirect, with
+    /// [`redirect_target`](super::TestResponse::redirect_target) saying where it pointed,
+    /// so an open redirect does not pass unseen. Requests to an alias go to the app with
+    /// `Host: host`, in-process and over HTTP alike.
+    ///
+    /// ```
+    /// use axum::{Router, http::HeaderMap, response::Redirect, routing::get};
+    /// use squall::testing::TestClient;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let app = Router::new()
+    ///     .route("/go", get(|| async { Redirect::to("https://shop.example/cart") }))
+    ///     .route("/cart", get(|h: HeaderMap| async move { format!("cart on {:?}", h["host"]) }));
+    /// let client = TestClient::new(app);
+    /// let r = client.get("/go").follow_redirects().await;
+    /// r.assert_status(303);
+    /// assert_eq!(r.redirect_target().unwrap().as_str(), "https://shop.example/cart");
+    ///
+    /// let client = client.host_alias("shop.example");
+    /// client.get("/go").follow_redirects().await.assert_contains("cart on \"shop.example\"");
+    /// # }
+    /// ```
+    pub fn host_alias(mut self, host: &str) -> Self {
+        self.aliases
+            .push(host.trim().trim_end_matches('.').to_ascii_lowercase());
+        // Resolved request URIs depend on the aliases: this client keeps its own.
+        self.cache = Arc::new(Mutex::new(Vec::new()));
         self
     }
     /// Sends neither `Origin` nor `Sec-Fetch-Site`.
@@ -324,9 +287,35 @@ impl TestClient {
     pub fn jar(&self) -> MutexGuard<'_, CookieJar> {
         lock(&self.jar)
     }
-    /// The value of cookie `name` that would be sent to the base URL.
+    /// The value of cookie `name` that a request to the base URL would carry.
+    ///
+    /// A cookie with a narrower `Path` (`Path=/api`) does not go to the base URL, so this
+    /// does not see it: ask [`cookie_for`](Self::cookie_for) with a URL under that path.
     pub fn cookie(&self, name: &str) -> Option<String> {
         self.jar().get_url(&self.base, name)
+    }
+    /// The value of cookie `name` that a request to `url` (a path such as `/api/items`, or
+    /// a whole URL, resolved as requests resolve it) would carry; `None` when no such
+    /// cookie applies there or `url` does not resolve.
+    ///
+    /// ```
+    /// use axum::{Router, routing::get, http::header};
+    /// use squall::testing::TestClient;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let app = Router::new().route("/api/login", get(|| async {
+    ///     ([(header::SET_COOKIE, "token=t0k; Path=/api")], "ok")
+    /// }));
+    /// let client = TestClient::new(app);
+    /// client.get("/api/login").await;
+    /// assert_eq!(client.cookie("token"), None); // not sent to http://localhost/
+    /// assert_eq!(client.cookie_for("/api/items", "token").as_deref(), Some("t0k"));
+    /// # }
+    /// ```
+    pub fn cookie_for(&self, url: &str, name: &str) -> Option<String> {
+        let url = self.base.join(url).ok()?;
+        self.jar().get_url(&url, name)
     }
 
     /// A GET request to `url` (a path, or a whole URL).
@@ -390,9 +379,38 @@ impl TestClient {
         Ok((url, uri))
     }
 
+    /// Whether `url`'s host is one [`host_alias`](Self::host_alias) named.
+    fn is_alias(&self, url: &Url) -> bool {
+        !self.aliases.is_empty()
+            && url
+                .host_str()
+                .is_some_and(|host| self.aliases.iter().any(|a| a == host))
+    }
+
+    /// Whether `url` is the app under test: the base URL's host (with its port, when the
+    /// client talks over a socket) or an alias.
+    pub(super) fn is_app(&self, url: &Url) -> bool {
+        let same_host = url.host() == self.base.host()
+            && (!self.transport.absolute_uri()
+                || url.port_or_known_default() == self.base.port_or_known_default());
+        same_host || self.is_alias(url)
+    }
+
     /// The request URI: absolute for real HTTP, origin-form (`/path?query`) in-process.
+    /// Over HTTP, a URL of an alias goes to the base URL's server.
     pub(super) fn uri_for(&self, url: &Url) -> Result<Uri, Error> {
-        let uri = if self.transport.absolute_uri() {
+        if self.transport.absolute_uri() && url.scheme() == "https" && !self.is_alias(url) {
+            return Err(Error::HttpsNotSupported {
+                url: url.to_string(),
+            });
+        }
+        let uri = if self.transport.absolute_uri() && self.is_alias(url) {
+            Uri::try_from(format!(
+                "{}{}",
+                &self.base[..Position::AfterPort],
+                &url[Position::BeforePath..Position::AfterQuery]
+            ))
+        } else if self.transport.absolute_uri() {
             Uri::try_from(url.as_str())
         } else {
             Uri::try_from(&url[Position::BeforePath..Position::AfterQuery])
@@ -435,7 +453,7 @@ impl TestClient {
                 h.insert(name.clone(), value.clone());
             }
         }
-        if !self.transport.absolute_uri() && !set(&header::HOST) {
+        if (!self.transport.absolute_uri() || self.is_alias(url)) && !set(&header::HOST) {
             let host = &url[Position::BeforeHost..Position::AfterPort];
             let host = match &self.host_header {
                 Some(value) if value.as_bytes() == host.as_bytes() => value.clone(),
@@ -444,7 +462,9 @@ impl TestClient {
             h.insert(header::HOST, host);
         }
         if !set(&header::COOKIE)
-            && let Some(cookies) = self.jar().header_for_url(url)
+            && let Some(cookies) = self
+                .jar()
+                .header_for_request(url, self.request_site(method, url))
             && let Ok(value) = HeaderValue::try_from(cookies)
         {
             h.insert(header::COOKIE, value);
@@ -468,6 +488,27 @@ impl TestClient {
             }
         }
         Ok(request)
+    }
+}
+
+impl TestClient {
+    /// Where a request to `url` comes from, for the `SameSite` rules: the app's own pages
+    /// unless [`origin`](Self::origin) named another. GET and HEAD from another site count
+    /// as top-level navigations (a link followed), other methods as a form or a script.
+    fn request_site(&self, method: &Method, url: &Url) -> RequestSite {
+        match &self.browser {
+            BrowserHeaders::From(from) => RequestSite::for_navigation(from, url, method),
+            BrowserHeaders::SameOrigin | BrowserHeaders::Off => RequestSite::SameSite,
+        }
+    }
+
+    /// Whether the page making requests is of `url`'s origin, so that it can read the
+    /// app's cookies (and hand the XSRF token back).
+    pub(super) fn page_is_same_origin(&self, url: &Url) -> bool {
+        match &self.browser {
+            BrowserHeaders::From(from) => from.origin() == url.origin(),
+            BrowserHeaders::SameOrigin | BrowserHeaders::Off => true,
+        }
     }
 }
 
@@ -497,14 +538,7 @@ fn sec_fetch_site(from: &Url, to: &Url) -> &'static str {
     if from.origin() == to.origin() {
         return "same-origin";
     }
-    let site = |u: &Url| {
-        let host = u.host_str().unwrap_or("");
-        (
-            u.scheme().to_owned(),
-            psl::domain_str(host).unwrap_or(host).to_owned(),
-        )
-    };
-    if site(from) == site(to) {
+    if same_site(from, to) {
         "same-site"
     } else {
         "cross-site"

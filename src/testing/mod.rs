@@ -40,20 +40,24 @@
 //!
 //! In-process clients ([`TestClient::new`]) call the service directly; [`TestClient::serve`]
 //! puts it behind a real socket on `127.0.0.1`, and [`TestClient::http`] talks to a server
-//! that is already running. [`CookieJar`] can also be used alone.
+//! that is already running, over plain HTTP (https is not supported). [`CookieJar`] can
+//! also be used alone.
 
 mod client;
+mod error;
 mod jar;
+mod json_diff;
 mod multipart;
 mod request;
 mod response;
 mod transport;
 mod xsrf;
 
-pub use client::{Error, TestClient};
+pub use client::TestClient;
 /// The `cookie` crate, whose [`Cookie`](cookie::Cookie) [`StoredCookie::to_cookie`] gives.
 pub use cookie;
-pub use jar::{CookieJar, Error as CookieError, SameSite, StoredCookie};
+pub use error::Error;
+pub use jar::{CookieJar, Error as CookieError, RequestSite, SameSite, StoredCookie};
 pub use multipart::Multipart;
 pub use request::RequestBuilder;
 pub use response::{Error as ResponseError, Redirect, SetCookie, TestResponse};

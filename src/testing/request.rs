@@ -11,7 +11,8 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Uri};
 use url::Url;
 
-use super::client::{Error, TestClient, is_safe};
+use super::client::{TestClient, is_safe};
+use super::error::Error;
 use super::multipart::Multipart;
 use super::response::{Redirect, TestResponse};
 use super::transport::BoxError;
@@ -88,6 +89,9 @@ fn append_query(query: &mut String, more: &str) {
 
 /// A request being built; await it for a [`TestResponse`] (or call [`send`](Self::send)
 /// for a `Result`).
+///
+/// Awaiting it panics when no response comes (a refused connection, a timeout), with the
+/// file and line of the `.await` in the message.
 #[must_use = "a request does nothing until it is awaited"]
 #[derive(Debug)]
 pub struct RequestBuilder<'c> {
@@ -225,6 +229,10 @@ impl<'c> RequestBuilder<'c> {
     }
     /// Follows redirects, at most the client's limit (10 by default). 301, 302 and 303
     /// turn a POST into a GET; 307 and 308 keep the method and body.
+    ///
+    /// Only redirects into the app are followed (see
+    /// [`TestClient::host_alias`](super::TestClient::host_alias)): a redirect elsewhere
+    /// ends the chain, and the response is that redirect.
     pub fn follow_redirects(mut self) -> Self {
         self.max_redirects = Some(self.client.max_redirects);
         self
@@ -274,6 +282,7 @@ impl<'c> RequestBuilder<'c> {
         }
         if xsrf
             && !is_safe(&method)
+            && client.page_is_same_origin(&url)
             && let Some(x) = &client.xsrf
         {
             let token = client.jar().get_url(&url, &x.cookie);
@@ -323,23 +332,9 @@ impl<'c> RequestBuilder<'c> {
                         _ => None,
                     };
                     let (Some(location), Some(max)) = (location, max_redirects) else {
-                        return Ok(TestResponse {
-                            method,
-                            url,
-                            status: parts.status,
-                            headers: parts.headers,
-                            body,
-                            redirects: std::mem::take(&mut redirects),
-                        });
+                        return Ok(finish(method, url, parts, body, redirects, false));
                     };
                     let location = String::from_utf8_lossy(location.as_bytes()).into_owned();
-                    if redirects.len() >= max {
-                        return Err(Error::TooManyRedirects {
-                            method,
-                            url: url.to_string(),
-                            max,
-                        });
-                    }
                     let next = url
                         .join(&location)
                         .ok()
@@ -348,6 +343,17 @@ impl<'c> RequestBuilder<'c> {
                             url: url.to_string(),
                             location: location.clone(),
                         })?;
+                    if !client.is_app(&next) {
+                        tracing::debug!(%url, %next, "redirect off the app not followed");
+                        return Ok(finish(method, url, parts, body, redirects, true));
+                    }
+                    if redirects.len() >= max {
+                        return Err(Error::TooManyRedirects {
+                            method,
+                            url: url.to_string(),
+                            max,
+                        });
+                    }
                     let status = parts.status;
                     let hop_method = method.clone();
                     if (status == StatusCode::SEE_OTHER && method != Method::HEAD)
@@ -389,6 +395,26 @@ impl<'c> RequestBuilder<'c> {
     }
 }
 
+/// The response a request ends with.
+fn finish(
+    method: Method,
+    url: Arc<Url>,
+    parts: http::response::Parts,
+    body: Bytes,
+    redirects: Vec<Redirect>,
+    off_site: bool,
+) -> TestResponse {
+    TestResponse {
+        method,
+        url,
+        status: parts.status,
+        headers: parts.headers,
+        body,
+        redirects,
+        off_site,
+    }
+}
+
 fn is_redirect(status: StatusCode) -> bool {
     matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308)
 }
@@ -421,13 +447,19 @@ impl<'c> IntoFuture for RequestBuilder<'c> {
     type Output = TestResponse;
     type IntoFuture = Pin<Box<dyn Future<Output = TestResponse> + Send + 'c>>;
 
-    /// Sends the request; panics with the method, the URL and the reason when no response
-    /// came (use [`send`](RequestBuilder::send) for a `Result`).
+    /// Sends the request; panics with the method, the URL, the reason and the place of the
+    /// `.await` when no response came (use [`send`](RequestBuilder::send) for a `Result`).
+    ///
+    /// Rust cannot carry a caller's location into a future, so the panic itself is
+    /// reported inside squall; its message names the test's line (`awaited at
+    /// tests/login.rs:12:34`), which `#[track_caller]` records when `.await` starts.
+    #[track_caller]
     fn into_future(self) -> Self::IntoFuture {
+        let awaited_at = std::panic::Location::caller();
         Box::pin(async move {
             match self.send().await {
                 Ok(response) => response,
-                Err(e) => panic!("squall TestClient: {e}"),
+                Err(e) => panic!("squall TestClient: {e}\n  awaited at {awaited_at}"),
             }
         })
     }

@@ -10,6 +10,7 @@ use http::{HeaderMap, Method, StatusCode};
 use url::Url;
 
 use super::jar::parse_set_cookie;
+use super::json_diff::first_difference;
 
 /// Why a response body could not be read as asked.
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +86,8 @@ pub struct TestResponse {
     pub(crate) headers: HeaderMap,
     pub(crate) body: Bytes,
     pub(crate) redirects: Vec<Redirect>,
+    /// A redirect off the app that was not followed.
+    pub(crate) off_site: bool,
 }
 
 const BODY_SHOWN: usize = 600;
@@ -121,6 +124,18 @@ impl TestResponse {
     /// The redirects followed to get here, first first (empty unless asked to follow).
     pub fn redirects(&self) -> &[Redirect] {
         &self.redirects
+    }
+    /// Where this response redirects to: its `Location` resolved against its URL, when it
+    /// is a redirect (301, 302, 303, 307 or 308) with a `Location` that resolves.
+    ///
+    /// After [`follow_redirects`](super::RequestBuilder::follow_redirects), a response that
+    /// still has a target is one the client did not follow: it pointed off the app (see
+    /// [`TestClient::host_alias`](super::TestClient::host_alias)).
+    pub fn redirect_target(&self) -> Option<Url> {
+        if !matches!(self.status.as_u16(), 301 | 302 | 303 | 307 | 308) {
+            return None;
+        }
+        self.url.join(self.header("location")?).ok()
     }
     /// The body read as JSON into `T`, or why it could not be.
     pub fn try_json<T: serde::de::DeserializeOwned>(&self) -> Result<T, Error> {
@@ -192,6 +207,12 @@ impl TestResponse {
         let _ = writeln!(s, "  status: {}", self.status);
         if let Some(location) = self.header("location") {
             let _ = writeln!(s, "  location: {location}");
+        }
+        if self.off_site {
+            let _ = writeln!(
+                s,
+                "  (a redirect off the app is not followed; TestClient::host_alias names other hosts of the app)"
+            );
         }
         let _ = write!(
             s,
@@ -277,6 +298,10 @@ impl TestResponse {
         self
     }
     /// Asserts that the body is JSON equal to `expected`.
+    ///
+    /// A failure names the first place the two differ as a JSON path, with both sides
+    /// there: `assert_json failed at $.user.roles[2]: expected "owner", got "admin"`, then
+    /// the request, the status and the body.
     #[track_caller]
     pub fn assert_json<T: serde::Serialize + ?Sized>(&self, expected: &T) -> &Self {
         let expected = match serde_json::to_value(expected) {
@@ -286,10 +311,14 @@ impl TestResponse {
             )),
         };
         match serde_json::from_slice::<serde_json::Value>(&self.body) {
-            Ok(got) if got == expected => {}
-            Ok(got) => self.fail(format_args!(
-                "assert_json failed: expected {expected}, got {got}"
-            )),
+            Ok(got) => {
+                if let Some(d) = first_difference(&expected, &got) {
+                    self.fail(format_args!(
+                        "assert_json failed at {}: expected {}, got {}",
+                        d.path, d.expected, d.got
+                    ))
+                }
+            }
             Err(e) => self.fail(format_args!(
                 "assert_json failed: the body is not JSON ({e})"
             )),

@@ -3,16 +3,18 @@
 //! behind [`TestClient::serve`](super::TestClient::serve).
 //!
 //! Each transport takes an `http::Request` with the whole body and gives back the response
-//! with the whole body read.
+//! with the whole body read. The server streams the app's responses through as they come,
+//! and hands upgraded connections (WebSocket) to the app.
 
 use crate::sync::lock;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use bytes::Bytes;
 use http::{Request, Response};
+use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -183,9 +185,22 @@ impl Drop for ServerGuard {
     }
 }
 
-/// Binds `127.0.0.1:0`, serves `app` there with hyper (HTTP/1.1, keep-alive), and returns
-/// the address and a guard that stops the server.
-pub(crate) fn serve(app: Arc<dyn Transport>) -> Result<(std::net::SocketAddr, ServerGuard), Error> {
+/// What the test server sends back: the app's body, streamed as the app produces it.
+type ServedBody = UnsyncBoxBody<Bytes, BoxError>;
+
+/// Binds `127.0.0.1:0`, serves `service` there with hyper (HTTP/1.1, keep-alive, upgrades
+/// such as WebSocket), and returns the address and a guard that stops the server.
+///
+/// As under `axum::serve`, response bodies are streamed through frame by frame (a body of
+/// unknown length goes out chunked) and an upgraded connection is handed to the app.
+pub(crate) fn serve<S, B>(service: S) -> Result<(std::net::SocketAddr, ServerGuard), Error>
+where
+    S: Service<Request<Body>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
     let handle = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
     let std_listener = std::net::TcpListener::bind(("127.0.0.1", 0)).map_err(Error::Bind)?;
     std_listener.set_nonblocking(true).map_err(Error::Bind)?;
@@ -205,16 +220,17 @@ pub(crate) fn serve(app: Arc<dyn Transport>) -> Result<(std::net::SocketAddr, Se
                 }
             };
             let _ = stream.set_nodelay(true);
-            let app = app.clone();
+            let service = service.clone();
             let service =
                 hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
-                    let app = app.clone();
-                    async move { Ok::<_, Infallible>(handle_one(app, request).await) }
+                    let service = service.clone();
+                    async move { Ok::<_, Infallible>(handle_one(service, request).await) }
                 });
             connections.spawn(async move {
                 let connection = hyper::server::conn::http1::Builder::new()
                     .keep_alive(true)
-                    .serve_connection(TokioIo::new(stream), service);
+                    .serve_connection(TokioIo::new(stream), service)
+                    .with_upgrades();
                 if let Err(e) = connection.await {
                     tracing::debug!(error = %e, "test server: connection ended with an error");
                 }
@@ -226,23 +242,37 @@ pub(crate) fn serve(app: Arc<dyn Transport>) -> Result<(std::net::SocketAddr, Se
     Ok((addr, ServerGuard { task }))
 }
 
-async fn handle_one(
-    app: Arc<dyn Transport>,
+/// One request: its body read whole (the service takes it so), the response's streamed.
+/// The request's extensions go along, hyper's upgrade handle among them.
+async fn handle_one<S, B>(
+    service: S,
     request: Request<hyper::body::Incoming>,
-) -> Response<Body> {
+) -> Response<ServedBody>
+where
+    S: Service<Request<Body>, Response = Response<B>>,
+    S::Error: Into<BoxError>,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
     let (parts, body) = request.into_parts();
     let body = match read_body(body).await {
         Ok(bytes) => bytes,
         Err(e) => return plain(400, format!("could not read the request body: {e}")),
     };
-    match app.call(Request::from_parts(parts, Full::new(body))).await {
-        Ok(response) => response.map(Full::new),
-        Err(e) => plain(500, format!("the service failed: {e}")),
+    match service
+        .oneshot(Request::from_parts(parts, Full::new(body)))
+        .await
+    {
+        Ok(response) => response.map(|body| body.map_err(Into::into).boxed_unsync()),
+        Err(e) => plain(500, format!("the service failed: {}", e.into())),
     }
 }
 
-fn plain(status: u16, text: String) -> Response<Body> {
-    let mut response = Response::new(Full::new(Bytes::from(text)));
+fn plain(status: u16, text: String) -> Response<ServedBody> {
+    let body = Full::new(Bytes::from(text))
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    let mut response = Response::new(body);
     *response.status_mut() =
         http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
     response

@@ -34,6 +34,21 @@ impl<'a> Target<'a> {
     }
 }
 
+/// Whether two URLs are of the same site: the same scheme and registrable domain
+/// (RFC 6265bis "schemeful same-site"; a host with no registrable domain, such as
+/// `localhost` or an IP address, is its own site).
+pub(crate) fn same_site(a: &Url, b: &Url) -> bool {
+    let site = |u: &Url| {
+        let host = u.host_str().unwrap_or("");
+        let host = host.trim_end_matches('.');
+        match u.host() {
+            Some(Host::Domain(_)) => psl::domain_str(host).unwrap_or(host).to_ascii_lowercase(),
+            _ => host.to_owned(),
+        }
+    };
+    a.scheme() == b.scheme() && site(a) == site(b)
+}
+
 /// Section 5.1.3: `host` domain-matches `domain`.
 pub(super) fn domain_match(host: &str, host_is_ip: bool, domain: &str) -> bool {
     if host == domain {

@@ -12,7 +12,7 @@ use super::parse::parse_set_cookie;
 use super::rules::{
     Target, check_prefixes, default_path, domain_match, is_public_suffix, path_match,
 };
-use super::stored_cookie::{StoredCookie, far_future};
+use super::stored_cookie::{RequestSite, SameSite, StoredCookie, far_future};
 
 /// Why a `Set-Cookie` header was not stored, or why a URL could not be used.
 ///
@@ -76,6 +76,13 @@ pub enum Error {
     /// overwrite a `Secure` cookie.
     #[error("cookie {name:?}: Secure cookies can only be set over https or to a loopback host")]
     Insecure {
+        /// The cookie's name.
+        name: String,
+    },
+    /// A `SameSite=None` cookie without `Secure`: browsers refuse it (RFC 6265bis
+    /// section 5.6 step 20; Chrome since 2020).
+    #[error("cookie {name:?} is SameSite=None without Secure, refused as browsers do")]
+    SameSiteNoneInsecure {
         /// The cookie's name.
         name: String,
     },
@@ -289,6 +296,11 @@ impl CookieJar {
                 name: name.to_owned(),
             });
         }
+        if parsed.same_site == Some(SameSite::None) && !secure {
+            return Err(Error::SameSiteNoneInsecure {
+                name: name.to_owned(),
+            });
+        }
         check_prefixes(name, secure, req.secure, parsed.domain.is_some(), path).map_err(
             |rule| Error::Prefix {
                 name: name.to_owned(),
@@ -401,13 +413,20 @@ impl CookieJar {
 
     /// [`header_for`](Self::header_for) with a parsed URL.
     pub fn header_for_url(&self, url: &Url) -> Option<String> {
+        self.header_for_request(url, RequestSite::SameSite)
+    }
+
+    /// The `Cookie` header a browser would send to `url` on a request from `site`:
+    /// [`header_for_url`](Self::header_for_url) less the `SameSite` cookies that such a
+    /// request does not carry (see [`RequestSite`]).
+    pub fn header_for_request(&self, url: &Url, site: RequestSite) -> Option<String> {
         let target = Target::new(url)?;
         let now = self.now_for_expiry();
         // The usual case of one cookie needs no list to sort.
         let mut applying = self
             .cookies
             .iter()
-            .filter(|c| self.applies(c, &target, now));
+            .filter(|c| self.applies(c, &target, now) && site.allows(c.same_site));
         let first = applying.next()?;
         if applying.next().is_none() {
             let mut header = String::with_capacity(first.name.len() + first.value.len() + 1);
@@ -416,7 +435,7 @@ impl CookieJar {
             header.push_str(&first.value);
             return Some(header);
         }
-        let mut matching = self.matching(&target, now);
+        let mut matching = self.matching(&target, now, site);
         // Section 5.4 step 2: longer paths first, then earlier creation times first.
         matching.sort_by(|a, b| {
             b.path
@@ -474,10 +493,10 @@ impl CookieJar {
         domain_ok && path_match(t.path, &c.path) && (!c.secure || t.secure) && !c.is_expired(now)
     }
 
-    fn matching(&self, t: &Target<'_>, now: SystemTime) -> Vec<&StoredCookie> {
+    fn matching(&self, t: &Target<'_>, now: SystemTime, site: RequestSite) -> Vec<&StoredCookie> {
         self.cookies
             .iter()
-            .filter(|c| self.applies(c, t, now))
+            .filter(|c| self.applies(c, t, now) && site.allows(c.same_site))
             .collect()
     }
 

@@ -15,6 +15,51 @@ pub enum SameSite {
     None,
 }
 
+/// Where a request comes from, which decides whether `SameSite` cookies go along
+/// (RFC 6265bis section 5.8.3, as browsers apply it).
+///
+/// `Strict` cookies go only on same-site requests; `Lax` cookies also on a cross-site
+/// top-level navigation with a safe method (a link followed, a GET form); `None` cookies
+/// (which must be `Secure`) and cookies without the attribute go on every request, as in
+/// Firefox and Safari (Chrome treats the latter as `Lax`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RequestSite {
+    /// From a page of the same site as the URL (or typed into the address bar): every
+    /// cookie goes.
+    SameSite,
+    /// A top-level navigation with a GET or HEAD from a page of another site: `Lax` and
+    /// `None` cookies go, `Strict` ones do not.
+    CrossSiteNavigation,
+    /// Any other request from a page of another site (a POST form, a script's request, an
+    /// image): neither `Strict` nor `Lax` cookies go.
+    CrossSite,
+}
+
+impl RequestSite {
+    /// The site of a navigation to `to` with `method` from a page at `from`: the same site
+    /// when both have the same scheme and registrable domain (schemeful same-site), else a
+    /// cross-site navigation for GET and HEAD and a cross-site request for other methods.
+    pub fn for_navigation(from: &url::Url, to: &url::Url, method: &http::Method) -> Self {
+        if super::rules::same_site(from, to) {
+            RequestSite::SameSite
+        } else if matches!(*method, http::Method::GET | http::Method::HEAD) {
+            RequestSite::CrossSiteNavigation
+        } else {
+            RequestSite::CrossSite
+        }
+    }
+
+    /// Whether a cookie with this `SameSite` attribute goes on such a request.
+    pub(super) fn allows(self, same_site: Option<SameSite>) -> bool {
+        match (self, same_site) {
+            (RequestSite::SameSite, _) | (_, None | Some(SameSite::None)) => true,
+            (RequestSite::CrossSiteNavigation, Some(SameSite::Lax)) => true,
+            (_, Some(SameSite::Strict | SameSite::Lax)) => false,
+        }
+    }
+}
+
 /// One cookie in the jar, with the fields of RFC 6265's storage model.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredCookie {
