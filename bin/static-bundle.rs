@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use squall::assets::{PrecompileConfig, PrecompileReport};
+use squall::assets::{PrecompileConfig, PrecompileReport, Retention};
 
 const EXIT_FAILED: u8 = 1;
 const EXIT_USAGE: u8 = 2;
@@ -41,10 +41,15 @@ struct Cli {
     /// The CDN prefix for production URLs (//cdn.example.com).
     #[arg(long, env = "SQUALL_CDN_PREFIX")]
     cdn_prefix: Option<String>,
-    /// After a successful build, remove files of the output directory that the new
-    /// manifest does not reference and that are older than DUR (30m, 12h, 7d).
+    /// After a successful build, delete the files of old builds recorded in the
+    /// manifest: those that stopped being current more than DUR ago (30m, 12h, 7d) and
+    /// are not among the last --keep builds. Files no build wrote are never deleted.
     #[arg(long, value_name = "DUR", value_parser = squall::parse_duration)]
     prune_older_than: Option<std::time::Duration>,
+    /// With --prune-older-than: how many builds before the current one to keep whatever
+    /// their age.
+    #[arg(long, value_name = "N", default_value_t = Retention::DEFAULT_KEEP, requires = "prune_older_than")]
+    keep: usize,
     /// Print the report as one JSON object.
     #[arg(long)]
     json: bool,
@@ -56,7 +61,8 @@ fn main() -> ExitCode {
     let config = PrecompileConfig::new(cli.templates, cli.static_dir, cli.out)
         .url_prefix(cli.url_prefix)
         .cdn_prefix(cli.cdn_prefix)
-        .prune_older_than(cli.prune_older_than);
+        .prune_older_than(cli.prune_older_than)
+        .keep(cli.keep);
     let report = match config.run(|i, n, key| eprintln!("static-bundle: [{i}/{n}] {key}")) {
         Ok(report) => report,
         Err(error) => {
@@ -68,6 +74,9 @@ fn main() -> ExitCode {
             });
         }
     };
+    for warning in &report.warnings {
+        eprintln!("static-bundle: warning: {warning}");
+    }
     if cli.json {
         match serde_json::to_string(&report) {
             Ok(json) => println!("{json}"),

@@ -1,7 +1,7 @@
 #![cfg(all(feature = "assets", feature = "minijinja", feature = "cli"))]
 //! `static-bundle` as users run it: exit codes, the table, `--json`, the manifest (after
-//! which production builds nothing), failures with file:line:col, non-literal calls and
-//! `--prune-older-than`.
+//! which production builds nothing), failures with file:line:col and non-literal calls.
+//! Pruning is in `assets_prune.rs`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -256,64 +256,4 @@ fn logs_follow_squall_log_not_rust_log() {
     };
     assert!(logged("SQUALL_LOG"));
     assert!(!logged("RUST_LOG"));
-}
-
-#[test]
-fn prune_removes_only_old_unreferenced_files() {
-    let dir = site();
-    let root = dir.path();
-    std::fs::write(root.join("static/js/a.js"), "var first = 1;").unwrap();
-    assert_eq!(static_bundle(root, &[]).status.code(), Some(0));
-    let before: Vec<_> = std::fs::read_dir(out_dir(root))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    std::fs::write(root.join("static/js/a.js"), "var second = 2;").unwrap();
-    // A rebuild deletes nothing.
-    assert_eq!(static_bundle(root, &[]).status.code(), Some(0));
-    for name in &before {
-        assert!(
-            out_dir(root).join(name).exists(),
-            "{name} survived the rebuild"
-        );
-    }
-    // Pruning with a long age removes nothing; once the old files are old, they go.
-    let run = static_bundle(root, &["--prune-older-than", "1h"]);
-    assert_eq!(run.status.code(), Some(0));
-    assert!(text(&run.stderr).contains(", 0 pruned"));
-    let old: Vec<&String> = before
-        .iter()
-        .filter(|n| n.starts_with("a.") && n.contains(".js"))
-        .collect();
-    assert!(!old.is_empty());
-    for name in &old {
-        let status = Command::new("touch")
-            .args(["-d", "2 days ago"])
-            .arg(out_dir(root).join(name))
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-    let run = static_bundle(root, &["--prune-older-than", "1d", "--json"]);
-    assert_eq!(run.status.code(), Some(0));
-    let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
-    let pruned = report["pruned"].as_array().unwrap();
-    assert!(!pruned.is_empty());
-    for name in &old {
-        let gone = !out_dir(root).join(name).exists();
-        let referenced = report["bundles"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|b| name.starts_with(b["file"].as_str().unwrap()));
-        assert!(gone || referenced, "{name}");
-    }
-    // Everything the manifest names is still there.
-    for bundle in report["bundles"].as_array().unwrap() {
-        assert!(
-            out_dir(root)
-                .join(bundle["file"].as_str().unwrap())
-                .is_file()
-        );
-    }
 }

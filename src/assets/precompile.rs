@@ -29,12 +29,14 @@ use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde::{Serialize, Serializer};
 
+use super::prune::previous_history;
 use super::{
     Assets, AssetsConfig, BuildOptions, BundleReport, Error, Manifest, ManifestError, Mode,
+    Retention,
 };
 
 /// What can go wrong precompiling, apart from a bundle that fails to build (which the
@@ -110,8 +112,13 @@ pub struct PrecompileConfig {
     pub url_prefix: String,
     /// The CDN prefix for production URLs, if any.
     pub cdn_prefix: Option<String>,
-    /// After a successful build, remove unreferenced files older than this.
+    /// After a successful build, prune the recorded builds that stopped being current
+    /// longer ago than this, beyond the last [`keep`](Self::keep) (see [`Retention`]).
+    /// `None` (the default) prunes nothing.
     pub prune_older_than: Option<Duration>,
+    /// When pruning, how many builds before the current one to keep whatever their age
+    /// (default [`Retention::DEFAULT_KEEP`]).
+    pub keep: usize,
     /// Browser targets, JS engine, precompression.
     pub options: BuildOptions,
 }
@@ -130,6 +137,7 @@ impl PrecompileConfig {
             url_prefix: "/static/".to_owned(),
             cdn_prefix: None,
             prune_older_than: None,
+            keep: Retention::DEFAULT_KEEP,
             options: BuildOptions::default(),
         }
     }
@@ -146,9 +154,17 @@ impl PrecompileConfig {
         self
     }
 
-    /// Sets (or, with `None`, clears) the age past which unreferenced files are pruned.
+    /// Sets (or, with `None`, clears) the age past which old builds are pruned: a build
+    /// that stopped being current longer ago than this, and is not one of the last
+    /// [`keep`](Self::keep), has its files deleted.
     pub fn prune_older_than(mut self, age: impl Into<Option<Duration>>) -> Self {
         self.prune_older_than = age.into();
+        self
+    }
+
+    /// Sets how many builds before the current one pruning keeps whatever their age.
+    pub fn keep(mut self, keep: usize) -> Self {
+        self.keep = keep;
         self
     }
 
@@ -160,7 +176,8 @@ impl PrecompileConfig {
 
     /// Checks that the templates directory exists (so bad usage changes nothing on disk),
     /// opens the static and output directories in production mode and runs
-    /// [`precompile`].
+    /// [`precompile`]. The previous manifest is read only for its history: one that does
+    /// not parse, or is of an unknown version, is rebuilt with a warning in the report.
     pub fn run(
         &self,
         progress: impl FnMut(usize, usize, &str),
@@ -180,7 +197,7 @@ impl PrecompileConfig {
                 });
             }
         }
-        let assets = Assets::open(
+        let assets = Assets::open_to_build(
             AssetsConfig {
                 static_dir: self.static_dir.clone(),
                 output_dir: self.output_dir.clone(),
@@ -190,7 +207,10 @@ impl PrecompileConfig {
             },
             self.options.clone(),
         )?;
-        precompile(&assets, &self.templates, self.prune_older_than, progress)
+        let retention = self
+            .prune_older_than
+            .map(|age| Retention::new(age).keep(self.keep));
+        precompile(&assets, &self.templates, retention, progress)
     }
 }
 
@@ -387,6 +407,9 @@ pub struct PrecompileReport {
     pub manifest: Option<PathBuf>,
     /// Files removed by pruning.
     pub pruned: Vec<PathBuf>,
+    /// Problems that did not stop the run (a previous manifest rebuilt because it did
+    /// not parse or was of an unknown version).
+    pub warnings: Vec<String>,
 }
 
 impl PrecompileReport {
@@ -397,15 +420,37 @@ impl PrecompileReport {
 }
 
 /// Scans `templates`, builds every bundle found (strictly, with `.gz`/`.br` unless
-/// precompression is off), writes `manifest.json` when all succeeded, then removes
-/// unreferenced files older than `prune_older_than` if given.
+/// precompression is off), and when all succeeded writes `manifest.json` with this build
+/// added to the history of builds, then, given a [`Retention`], prunes the old builds it
+/// does not keep. The previous manifest in the output directory is read for its history;
+/// one that is not valid is replaced, with a warning in the report.
 /// `progress(index, total, bundle_key)` runs before each build.
 pub fn precompile(
     assets: &Assets,
     templates: &Path,
-    prune_older_than: Option<Duration>,
+    retention: Option<Retention>,
     mut progress: impl FnMut(usize, usize, &str),
 ) -> Result<PrecompileReport, PrecompileError> {
+    let output_dir = &assets.config().output_dir;
+    let mut warnings = Vec::new();
+    let previous = match Manifest::load(output_dir) {
+        Ok(previous) => {
+            if let Some(previous) = &previous {
+                tracing::debug!(
+                    path = %output_dir.join(Manifest::FILE_NAME).display(),
+                    bundles = previous.bundles.len(),
+                    builds = previous.history.len(),
+                    "loaded the assets manifest"
+                );
+            }
+            previous
+        }
+        Err(error) if error.is_invalid() => {
+            warnings.push(format!("{error}; rebuilding it"));
+            None
+        }
+        Err(error) => return Err(error.into()),
+    };
     let scan = scan_templates(templates)?;
     let mut bundles: BTreeMap<String, &TemplateCall> = BTreeMap::new();
     for call in &scan.literal {
@@ -414,6 +459,7 @@ pub fn precompile(
     }
     let mut report = PrecompileReport {
         non_literal: scan.non_literal.clone(),
+        warnings,
         ..PrecompileReport::default()
     };
     let mut manifest = Manifest::default();
@@ -433,13 +479,21 @@ pub fn precompile(
             }),
         }
     }
-    let output_dir = &assets.config().output_dir;
     if report.failed.is_empty() {
-        manifest.version = 1;
+        manifest.record_build(
+            previous_history(previous.as_ref(), output_dir),
+            SystemTime::now(),
+        );
+        // The new manifest is in place before any old file goes, and records every build
+        // until pruning is done, so a run stopped halfway forgets nothing it wrote.
         manifest.save(output_dir)?;
         report.manifest = Some(output_dir.join(Manifest::FILE_NAME));
-        if let Some(age) = prune_older_than {
-            report.pruned = manifest.prune(output_dir, age)?;
+        if let Some(retention) = retention {
+            let recorded = manifest.history.len();
+            report.pruned = manifest.prune(output_dir, retention)?;
+            if manifest.history.len() != recorded {
+                manifest.save(output_dir)?;
+            }
         }
     }
     Ok(report)
