@@ -85,6 +85,7 @@ fn unix_seconds(time: SystemTime) -> u64 {
 /// The history a new build continues: the previous manifest's, or, for a manifest written
 /// before squall kept a history, one record of the files it names (dated by the file's
 /// modification time), so that the build it describes can be pruned in time too.
+#[cfg_attr(not(feature = "minijinja"), allow(dead_code))] // used by precompiling
 pub(crate) fn previous_history(previous: Option<&Manifest>, dir: &Path) -> Vec<BuildRecord> {
     let Some(previous) = previous else {
         return Vec::new();
@@ -115,6 +116,7 @@ fn plain_file_name(name: &str) -> bool {
 impl Manifest {
     /// The files this manifest's build wrote in the output directory, sorted: bundles,
     /// their `.gz` and `.br` siblings, copied images and fonts (not the manifest).
+    #[cfg_attr(not(feature = "minijinja"), allow(dead_code))] // used by precompiling
     fn written_files(&self) -> Vec<String> {
         let mut files: Vec<String> = self
             .referenced()
@@ -128,6 +130,7 @@ impl Manifest {
     /// Makes `history` this manifest's, with this build appended as the current one,
     /// recorded at `at`; a build that wrote the same files as the last recorded one is
     /// that build still, and is not recorded again.
+    #[cfg_attr(not(feature = "minijinja"), allow(dead_code))] // used by precompiling
     pub(crate) fn record_build(&mut self, history: Vec<BuildRecord>, at: SystemTime) {
         let files = self.written_files();
         self.history = history;
