@@ -4,15 +4,16 @@
 //! flags, sets up logging (`SQUALL_LOG`, default `warn`), prints the report and maps it to
 //! an exit status.
 //!
-//! Exit status: 0 all built; 1 a bundle failed, a call has non-literal arguments, or
-//! reading or writing a file failed; 2 bad usage or configuration (a bad flag, or a
-//! templates or static directory that does not exist).
+//! Exit status: 0 all built; 1 a bundle failed, a call cannot be precompiled (no
+//! arguments, or arguments that are not string literals), or reading or writing a file
+//! failed; 2 bad usage or configuration (a bad flag, or a templates or static directory
+//! that does not exist).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use squall::assets::{PrecompileConfig, PrecompileReport, Retention};
+use squall::assets::{CallProblem, PrecompileConfig, PrecompileReport, Retention};
 
 const EXIT_FAILED: u8 = 1;
 const EXIT_USAGE: u8 = 2;
@@ -20,7 +21,7 @@ const EXIT_USAGE: u8 = 2;
 /// Combines, minifies and fingerprints every `static(...)`/`static_url(...)` bundle the
 /// templates use, so production builds nothing at run time.
 ///
-/// Exit status: 0 all built; 1 a bundle failed, a call has non-literal arguments, or
+/// Exit status: 0 all built; 1 a bundle failed, a call cannot be precompiled, or
 /// reading or writing a file failed; 2 bad usage or configuration. Logs: SQUALL_LOG
 /// (default warn).
 #[derive(Parser, Debug)]
@@ -90,10 +91,11 @@ fn main() -> ExitCode {
     }
     for call in &report.non_literal {
         eprintln!(
-            "static-bundle: {}:{}: {} has non-literal arguments; not built",
+            "static-bundle: {}:{}: {} {}; not built",
             call.template.display(),
             call.line,
-            call.text
+            call.text,
+            call.problem.unwrap_or(CallProblem::NonLiteral)
         );
     }
     for failure in &report.failed {

@@ -257,3 +257,94 @@ fn logs_follow_squall_log_not_rust_log() {
     assert!(logged("SQUALL_LOG"));
     assert!(!logged("RUST_LOG"));
 }
+
+/// Each call that cannot be precompiled is reported for what it is: no arguments, a
+/// variable or expression, or a literal that is not a string.
+#[test]
+fn each_unbuildable_call_says_what_is_wrong() {
+    let dir = site();
+    let root = dir.path();
+    std::fs::write(
+        root.join("templates/dynamic.html"),
+        "{{ static() }}\n{{ static(name) }}\n{{ static_url(1) }}\n{{ static('js/a.js', none) }}\n",
+    )
+    .unwrap();
+    let run = static_bundle(root, &["--json"]);
+    let stderr = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    for line in [
+        "templates/dynamic.html:1: static() has no arguments: a bundle needs at least one file; not built",
+        "templates/dynamic.html:2: static(name) has non-literal arguments; not built",
+        "templates/dynamic.html:3: static_url(1) has an argument that is not a string; not built",
+        "templates/dynamic.html:4: static('js/a.js', none) has an argument that is not a string; not built",
+    ] {
+        assert!(stderr.contains(line), "{line}\n{stderr}");
+    }
+    let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let problems: Vec<&str> = report["non_literal"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|call| call["problem"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        problems,
+        ["no_arguments", "non_literal", "non_string", "non_string"]
+    );
+}
+
+/// At render time too, `static()` and `static_url()` say what is wrong with their
+/// arguments.
+#[test]
+fn template_functions_say_what_is_wrong_with_their_arguments() {
+    let dir = site();
+    let root = dir.path();
+    let assets = Assets::new(AssetsConfig {
+        static_dir: root.join("static"),
+        output_dir: out_dir(root),
+        url_prefix: "/static/".into(),
+        cdn_prefix: None,
+        mode: Mode::Debug,
+    })
+    .unwrap();
+    let mut env = minijinja::Environment::new();
+    assets.register(&mut env);
+    let render = |source: &str| {
+        env.render_str(source, minijinja::context! { name => 7 })
+            .unwrap_err()
+            .to_string()
+    };
+    let cases = [
+        (
+            "{{ static() }}",
+            "static() needs at least one file name, as in static(\"js/app.js\")",
+        ),
+        (
+            "{{ static_url() }}",
+            "static_url() needs at least one file name, as in static_url(\"js/app.js\")",
+        ),
+        (
+            "{{ static(1) }}",
+            "static(): argument 1 is a number (1), not a string naming a file",
+        ),
+        (
+            "{{ static('js/a.js', none) }}",
+            "static(): argument 2 is none, not a string naming a file",
+        ),
+        (
+            "{{ static_url(missing) }}",
+            "static_url(): argument 1 is undefined, not a string naming a file",
+        ),
+        (
+            "{{ static(name) }}",
+            "static(): argument 1 is a number (7), not a string naming a file",
+        ),
+    ];
+    for (source, message) in cases {
+        let err = render(source);
+        assert!(err.contains(message), "{source}: {err}");
+    }
+    // A string still works, and a missing file is named.
+    let err = render("{{ static('js/nope.js') }}");
+    assert!(err.contains("static(): js/nope.js: no such file"), "{err}");
+}

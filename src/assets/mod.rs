@@ -65,8 +65,8 @@ pub use manifest::{Manifest, ManifestError};
 pub use minify::{JsEngine, MinifyError};
 #[cfg(feature = "minijinja")]
 pub use precompile::{
-    PrecompileConfig, PrecompileError, PrecompileFailure, PrecompileReport, TemplateCall,
-    TemplateScan, precompile, scan_templates,
+    CallProblem, PrecompileConfig, PrecompileError, PrecompileFailure, PrecompileReport,
+    TemplateCall, TemplateScan, precompile, scan_templates,
 };
 pub use prune::{BuildRecord, Retention};
 pub use serve::{ServeAssets, serve_immutable, serve_no_cache};

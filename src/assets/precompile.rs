@@ -226,6 +226,31 @@ pub struct TemplateCall {
     pub files: Vec<String>,
     /// The call's text as written (up to 200 characters).
     pub text: String,
+    /// Why the call cannot be precompiled; `None` for a call with string literals only.
+    pub problem: Option<CallProblem>,
+}
+
+/// Why a `static(...)`/`static_url(...)` call cannot be precompiled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CallProblem {
+    /// `static()`: no file named.
+    NoArguments,
+    /// An argument is a variable or an expression, known only when rendering.
+    NonLiteral,
+    /// An argument is a literal but not a string (`static(1)`, `static(none)`).
+    NonString,
+}
+
+impl std::fmt::Display for CallProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CallProblem::NoArguments => "has no arguments: a bundle needs at least one file",
+            CallProblem::NonLiteral => "has non-literal arguments",
+            CallProblem::NonString => "has an argument that is not a string",
+        })
+    }
 }
 
 /// Every call found in a templates directory.
@@ -234,7 +259,8 @@ pub struct TemplateCall {
 pub struct TemplateScan {
     /// Calls with string-literal arguments only: these can be precompiled.
     pub literal: Vec<TemplateCall>,
-    /// Calls with any other argument (a variable, an expression): reported, not built.
+    /// Calls that cannot be precompiled (no arguments, a variable or an expression, a
+    /// literal that is not a string): reported, not built.
     pub non_literal: Vec<TemplateCall>,
 }
 
@@ -308,18 +334,25 @@ fn scan_text(path: &Path, text: &str, scan: &mut TemplateScan) {
             line,
             files: files.clone().unwrap_or_default(),
             text: shown,
+            problem: match &files {
+                Ok(files) if files.is_empty() => Some(CallProblem::NoArguments),
+                Ok(_) => None,
+                Err(problem) => Some(*problem),
+            },
         };
-        match files {
-            Some(files) if !files.is_empty() => scan.literal.push(call),
-            _ => scan.non_literal.push(call),
+        if call.problem.is_none() {
+            scan.literal.push(call);
+        } else {
+            scan.non_literal.push(call);
         }
         at = end_abs.max(at);
     }
 }
 
-/// Parses `'a', "b")`: `Some(files)` when every argument is a string literal, and the
-/// length consumed (through the `)`, or to the end of the line when it is not found).
-fn parse_args(text: &str) -> (Option<Vec<String>>, usize) {
+/// Parses `'a', "b")`: `Ok(files)` when every argument is a string literal, else why not,
+/// and the length consumed (through the `)`, or to the end of the line when it is not
+/// found).
+fn parse_args(text: &str) -> (Result<Vec<String>, CallProblem>, usize) {
     let chars: Vec<(usize, char)> = text.char_indices().collect();
     let mut files = Vec::new();
     let mut i = 0;
@@ -328,31 +361,46 @@ fn parse_args(text: &str) -> (Option<Vec<String>>, usize) {
             *i += 1;
         }
     };
-    let give_up = || {
+    let give_up = |at: usize| {
         let end = text
             .find(')')
             .map(|p| p + 1)
             .or_else(|| text.find('\n'))
             .unwrap_or(text.len());
-        (None, end)
+        // The argument that stopped the parse: a number or a constant is a literal of
+        // another type; anything else is a variable or an expression.
+        let start = chars.get(at).map_or(text.len(), |&(pos, _)| pos);
+        let token = text[start..]
+            .split([',', ')', '\n'])
+            .next()
+            .unwrap_or_default()
+            .trim();
+        let constant = matches!(token, "none" | "None" | "true" | "True" | "false" | "False")
+            || (token.bytes().any(|b| b.is_ascii_digit()) && token.parse::<f64>().is_ok());
+        let problem = if constant {
+            CallProblem::NonString
+        } else {
+            CallProblem::NonLiteral
+        };
+        (Err(problem), end)
     };
     loop {
         skip_ws(&mut i);
         let Some(&(_, c)) = chars.get(i) else {
-            return give_up();
+            return give_up(i);
         };
         if c == ')' {
-            return (Some(files), chars[i].0 + 1);
+            return (Ok(files), chars[i].0 + 1);
         }
         if c != '"' && c != '\'' {
-            return give_up();
+            return give_up(i);
         }
         let quote = c;
         i += 1;
         let mut value = String::new();
         loop {
             let Some(&(_, c)) = chars.get(i) else {
-                return give_up();
+                return give_up(i);
             };
             i += 1;
             if c == '\\' {
@@ -369,9 +417,9 @@ fn parse_args(text: &str) -> (Option<Vec<String>>, usize) {
         files.push(value);
         skip_ws(&mut i);
         match chars.get(i) {
-            Some(&(pos, ')')) => return (Some(files), pos + 1),
+            Some(&(pos, ')')) => return (Ok(files), pos + 1),
             Some(&(_, ',')) => i += 1,
-            _ => return give_up(),
+            _ => return give_up(i),
         }
     }
 }
@@ -401,7 +449,8 @@ pub struct PrecompileReport {
     pub bundles: Vec<BundleReport>,
     /// The bundles that failed.
     pub failed: Vec<PrecompileFailure>,
-    /// Calls with non-literal arguments (not built).
+    /// Calls that cannot be precompiled (not built): no arguments, or arguments that
+    /// are not string literals ([`TemplateCall::problem`] says which).
     pub non_literal: Vec<TemplateCall>,
     /// The manifest written (none when a bundle failed: the previous one stays).
     pub manifest: Option<PathBuf>,
@@ -531,6 +580,21 @@ mod tests {
             vec![
                 (3, "static_url(name)".to_owned()),
                 (4, "static(".to_owned())
+            ]
+        );
+        let mut scan = TemplateScan::default();
+        let text = "{{ static() }} {{ static(-1.5) }} {{ static('a.js', False) }} \
+                    {{ static(nan) }} {{ static('a.js', x + 1) }}";
+        scan_text(Path::new("t.html"), text, &mut scan);
+        let problems: Vec<_> = scan.non_literal.iter().map(|c| c.problem).collect();
+        assert_eq!(
+            problems,
+            [
+                Some(CallProblem::NoArguments),
+                Some(CallProblem::NonString),
+                Some(CallProblem::NonString),
+                Some(CallProblem::NonLiteral),
+                Some(CallProblem::NonLiteral),
             ]
         );
     }
