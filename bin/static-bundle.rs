@@ -4,15 +4,16 @@
 //! flags, sets up logging (`SQUALL_LOG`, default `warn`), prints the report and maps it to
 //! an exit status.
 //!
-//! Exit status: 0 all built; 1 a bundle failed, a call has non-literal arguments, or
-//! reading or writing a file failed; 2 bad usage or configuration (a bad flag, or a
-//! templates or static directory that does not exist).
+//! Exit status: 0 all built; 1 a bundle failed, a call cannot be precompiled (no
+//! arguments, or arguments that are not string literals), or reading or writing a file
+//! failed; 2 bad usage or configuration (a bad flag, or a templates or static directory
+//! that does not exist).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use squall::assets::{PrecompileConfig, PrecompileReport};
+use squall::assets::{CallProblem, PrecompileConfig, PrecompileReport, Retention};
 
 const EXIT_FAILED: u8 = 1;
 const EXIT_USAGE: u8 = 2;
@@ -20,7 +21,7 @@ const EXIT_USAGE: u8 = 2;
 /// Combines, minifies and fingerprints every `static(...)`/`static_url(...)` bundle the
 /// templates use, so production builds nothing at run time.
 ///
-/// Exit status: 0 all built; 1 a bundle failed, a call has non-literal arguments, or
+/// Exit status: 0 all built; 1 a bundle failed, a call cannot be precompiled, or
 /// reading or writing a file failed; 2 bad usage or configuration. Logs: SQUALL_LOG
 /// (default warn).
 #[derive(Parser, Debug)]
@@ -41,10 +42,15 @@ struct Cli {
     /// The CDN prefix for production URLs (//cdn.example.com).
     #[arg(long, env = "SQUALL_CDN_PREFIX")]
     cdn_prefix: Option<String>,
-    /// After a successful build, remove files of the output directory that the new
-    /// manifest does not reference and that are older than DUR (30m, 12h, 7d).
+    /// After a successful build, delete the files of old builds recorded in the
+    /// manifest: those that stopped being current more than DUR ago (30m, 12h, 7d) and
+    /// are not among the last --keep builds. Files no build wrote are never deleted.
     #[arg(long, value_name = "DUR", value_parser = squall::parse_duration)]
     prune_older_than: Option<std::time::Duration>,
+    /// With --prune-older-than: how many builds before the current one to keep whatever
+    /// their age.
+    #[arg(long, value_name = "N", default_value_t = Retention::DEFAULT_KEEP, requires = "prune_older_than")]
+    keep: usize,
     /// Print the report as one JSON object.
     #[arg(long)]
     json: bool,
@@ -56,7 +62,8 @@ fn main() -> ExitCode {
     let config = PrecompileConfig::new(cli.templates, cli.static_dir, cli.out)
         .url_prefix(cli.url_prefix)
         .cdn_prefix(cli.cdn_prefix)
-        .prune_older_than(cli.prune_older_than);
+        .prune_older_than(cli.prune_older_than)
+        .keep(cli.keep);
     let report = match config.run(|i, n, key| eprintln!("static-bundle: [{i}/{n}] {key}")) {
         Ok(report) => report,
         Err(error) => {
@@ -68,6 +75,9 @@ fn main() -> ExitCode {
             });
         }
     };
+    for warning in &report.warnings {
+        eprintln!("static-bundle: warning: {warning}");
+    }
     if cli.json {
         match serde_json::to_string(&report) {
             Ok(json) => println!("{json}"),
@@ -81,10 +91,11 @@ fn main() -> ExitCode {
     }
     for call in &report.non_literal {
         eprintln!(
-            "static-bundle: {}:{}: {} has non-literal arguments; not built",
+            "static-bundle: {}:{}: {} {}; not built",
             call.template.display(),
             call.line,
-            call.text
+            call.text,
+            call.problem.unwrap_or(CallProblem::NonLiteral)
         );
     }
     for failure in &report.failed {

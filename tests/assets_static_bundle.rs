@@ -1,7 +1,7 @@
 #![cfg(all(feature = "assets", feature = "minijinja", feature = "cli"))]
 //! `static-bundle` as users run it: exit codes, the table, `--json`, the manifest (after
-//! which production builds nothing), failures with file:line:col, non-literal calls and
-//! `--prune-older-than`.
+//! which production builds nothing), failures with file:line:col and non-literal calls.
+//! Pruning is in `assets_prune.rs`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -258,62 +258,93 @@ fn logs_follow_squall_log_not_rust_log() {
     assert!(!logged("RUST_LOG"));
 }
 
+/// Each call that cannot be precompiled is reported for what it is: no arguments, a
+/// variable or expression, or a literal that is not a string.
 #[test]
-fn prune_removes_only_old_unreferenced_files() {
+fn each_unbuildable_call_says_what_is_wrong() {
     let dir = site();
     let root = dir.path();
-    std::fs::write(root.join("static/js/a.js"), "var first = 1;").unwrap();
-    assert_eq!(static_bundle(root, &[]).status.code(), Some(0));
-    let before: Vec<_> = std::fs::read_dir(out_dir(root))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    std::fs::write(root.join("static/js/a.js"), "var second = 2;").unwrap();
-    // A rebuild deletes nothing.
-    assert_eq!(static_bundle(root, &[]).status.code(), Some(0));
-    for name in &before {
-        assert!(
-            out_dir(root).join(name).exists(),
-            "{name} survived the rebuild"
-        );
+    std::fs::write(
+        root.join("templates/dynamic.html"),
+        "{{ static() }}\n{{ static(name) }}\n{{ static_url(1) }}\n{{ static('js/a.js', none) }}\n",
+    )
+    .unwrap();
+    let run = static_bundle(root, &["--json"]);
+    let stderr = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    for line in [
+        "templates/dynamic.html:1: static() has no arguments: a bundle needs at least one file; not built",
+        "templates/dynamic.html:2: static(name) has non-literal arguments; not built",
+        "templates/dynamic.html:3: static_url(1) has an argument that is not a string; not built",
+        "templates/dynamic.html:4: static('js/a.js', none) has an argument that is not a string; not built",
+    ] {
+        assert!(stderr.contains(line), "{line}\n{stderr}");
     }
-    // Pruning with a long age removes nothing; once the old files are old, they go.
-    let run = static_bundle(root, &["--prune-older-than", "1h"]);
-    assert_eq!(run.status.code(), Some(0));
-    assert!(text(&run.stderr).contains(", 0 pruned"));
-    let old: Vec<&String> = before
-        .iter()
-        .filter(|n| n.starts_with("a.") && n.contains(".js"))
-        .collect();
-    assert!(!old.is_empty());
-    for name in &old {
-        let status = Command::new("touch")
-            .args(["-d", "2 days ago"])
-            .arg(out_dir(root).join(name))
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-    let run = static_bundle(root, &["--prune-older-than", "1d", "--json"]);
-    assert_eq!(run.status.code(), Some(0));
     let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
-    let pruned = report["pruned"].as_array().unwrap();
-    assert!(!pruned.is_empty());
-    for name in &old {
-        let gone = !out_dir(root).join(name).exists();
-        let referenced = report["bundles"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|b| name.starts_with(b["file"].as_str().unwrap()));
-        assert!(gone || referenced, "{name}");
+    let problems: Vec<&str> = report["non_literal"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|call| call["problem"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        problems,
+        ["no_arguments", "non_literal", "non_string", "non_string"]
+    );
+}
+
+/// At render time too, `static()` and `static_url()` say what is wrong with their
+/// arguments.
+#[test]
+fn template_functions_say_what_is_wrong_with_their_arguments() {
+    let dir = site();
+    let root = dir.path();
+    let assets = Assets::new(AssetsConfig {
+        static_dir: root.join("static"),
+        output_dir: out_dir(root),
+        url_prefix: "/static/".into(),
+        cdn_prefix: None,
+        mode: Mode::Debug,
+    })
+    .unwrap();
+    let mut env = minijinja::Environment::new();
+    assets.register(&mut env);
+    let render = |source: &str| {
+        env.render_str(source, minijinja::context! { name => 7 })
+            .unwrap_err()
+            .to_string()
+    };
+    let cases = [
+        (
+            "{{ static() }}",
+            "static() needs at least one file name, as in static(\"js/app.js\")",
+        ),
+        (
+            "{{ static_url() }}",
+            "static_url() needs at least one file name, as in static_url(\"js/app.js\")",
+        ),
+        (
+            "{{ static(1) }}",
+            "static(): argument 1 is a number (1), not a string naming a file",
+        ),
+        (
+            "{{ static('js/a.js', none) }}",
+            "static(): argument 2 is none, not a string naming a file",
+        ),
+        (
+            "{{ static_url(missing) }}",
+            "static_url(): argument 1 is undefined, not a string naming a file",
+        ),
+        (
+            "{{ static(name) }}",
+            "static(): argument 1 is a number (7), not a string naming a file",
+        ),
+    ];
+    for (source, message) in cases {
+        let err = render(source);
+        assert!(err.contains(message), "{source}: {err}");
     }
-    // Everything the manifest names is still there.
-    for bundle in report["bundles"].as_array().unwrap() {
-        assert!(
-            out_dir(root)
-                .join(bundle["file"].as_str().unwrap())
-                .is_file()
-        );
-    }
+    // A string still works, and a missing file is named.
+    let err = render("{{ static('js/nope.js') }}");
+    assert!(err.contains("static(): js/nope.js: no such file"), "{err}");
 }

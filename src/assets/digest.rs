@@ -79,9 +79,21 @@ pub(crate) fn hashed_name(stems: &str, bytes: &[u8], extension: Option<&str>) ->
 }
 
 /// Writes `dir/name` atomically: a temporary file in `dir`, then a rename.
+///
+/// The file is created with mode 0666 less the process umask (0644 under the usual 022),
+/// as `File::create` would, not tempfile's private 0600: a web server or CDN origin
+/// running as another user must be able to read what `static-bundle` wrote.
 pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".tmp-");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        // open(2) applies the umask to this mode.
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    let mut tmp = builder.tempfile_in(dir)?;
     tmp.write_all(bytes)?;
     tmp.as_file().sync_data()?;
     tmp.persist(dir.join(name)).map_err(|e| e.error)?;
@@ -122,5 +134,26 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, ["a.txt"]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn written_files_get_0666_less_the_umask() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        // What the umask allows, seen on a file made the ordinary way.
+        std::fs::File::create(dir.path().join("plain")).unwrap();
+        let expected = std::fs::metadata(dir.path().join("plain"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        write_atomic(dir.path(), "a.txt", b"one").unwrap();
+        let mode = std::fs::metadata(dir.path().join("a.txt"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, expected, "{mode:o} != {expected:o}");
     }
 }

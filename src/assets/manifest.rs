@@ -3,7 +3,9 @@
 //!
 //! `static-bundle` writes it; in production an [`Assets`](super::Assets) that finds it
 //! builds nothing at run time, every `static()` is a lookup. The key is the bundle's
-//! files joined with `,`.
+//! files joined with `,`. It also keeps the history of builds (which files each wrote, and
+//! when), so that pruning deletes only files a build of ours wrote and keeps the builds
+//! that servers may still be using (see [`Retention`](super::Retention)).
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -21,12 +23,12 @@
 use std::collections::{BTreeMap, HashSet};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
 use super::bundle::BundleReport;
 use super::digest::write_atomic;
+use super::prune::BuildRecord;
 
 /// What can go wrong reading, writing or pruning with the manifest.
 #[derive(Debug, thiserror::Error)]
@@ -63,21 +65,67 @@ pub enum ManifestError {
         #[source]
         source: serde_json::Error,
     },
+    /// The manifest is of a format version this squall does not read.
+    #[error(
+        "{path}: format version {found} is not one this squall reads ({})",
+        Manifest::VERSION
+    )]
+    Version {
+        /// The manifest file.
+        path: PathBuf,
+        /// The version the file gives.
+        found: u64,
+    },
+}
+
+impl ManifestError {
+    /// Whether the file is there but is not a manifest this squall reads (not JSON, the
+    /// wrong shape, an unknown version): `static-bundle` rebuilds it, with a warning. An
+    /// I/O error is not.
+    pub fn is_invalid(&self) -> bool {
+        matches!(
+            self,
+            ManifestError::Parse { .. } | ManifestError::Version { .. }
+        )
+    }
 }
 
 /// The manifest: every bundle `static-bundle` built.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Manifest {
-    /// Format version, 1.
+    /// Format version, [`Manifest::VERSION`].
     pub version: u32,
     /// Bundle key ([`Manifest::key`]) → what was built.
     pub bundles: BTreeMap<String, BundleReport>,
+    /// The builds recorded in this output directory, oldest first; the last one is the
+    /// current build. Empty in a manifest written before squall kept a history.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<BuildRecord>,
+}
+
+impl Default for Manifest {
+    fn default() -> Self {
+        Manifest {
+            version: Self::VERSION,
+            bundles: BTreeMap::new(),
+            history: Vec::new(),
+        }
+    }
+}
+
+/// Reads only the version, to tell an unknown version from a corrupt file.
+#[derive(Deserialize)]
+struct VersionProbe {
+    version: u64,
 }
 
 impl Manifest {
     /// The manifest's file name in the output directory.
     pub const FILE_NAME: &str = "manifest.json";
+
+    /// The format version this squall writes and reads.
+    pub const VERSION: u32 = 1;
 
     /// The key of a bundle: its files joined with `,`.
     pub fn key(files: &[&str]) -> String {
@@ -87,11 +135,13 @@ impl Manifest {
     /// Adds (or replaces) a bundle.
     pub fn insert(&mut self, report: BundleReport) {
         let files: Vec<&str> = report.files.iter().map(String::as_str).collect();
-        self.version = 1;
+        self.version = Self::VERSION;
         self.bundles.insert(Self::key(&files), report);
     }
 
-    /// Reads `dir/manifest.json`; `Ok(None)` when there is none.
+    /// Reads `dir/manifest.json`; `Ok(None)` when there is none. A file of another
+    /// format version is [`ManifestError::Version`], one that does not parse
+    /// [`ManifestError::Parse`] (both [`ManifestError::is_invalid`]).
     pub fn load(dir: &Path) -> Result<Option<Manifest>, ManifestError> {
         let path = dir.join(Self::FILE_NAME);
         let text = match std::fs::read_to_string(&path) {
@@ -99,6 +149,14 @@ impl Manifest {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(ManifestError::Io { path, source: e }),
         };
+        let version = serde_json::from_str::<VersionProbe>(&text)
+            .ok()
+            .map(|probe| probe.version);
+        if let Some(found) = version
+            && found != u64::from(Self::VERSION)
+        {
+            return Err(ManifestError::Version { path, found });
+        }
         serde_json::from_str(&text)
             .map(Some)
             .map_err(|e| ManifestError::Parse {
@@ -134,41 +192,6 @@ impl Manifest {
         }
         names
     }
-
-    /// Removes the files directly in `dir` that this manifest does not reference and that
-    /// were last modified more than `older_than` ago; returns what was removed.
-    pub fn prune(&self, dir: &Path, older_than: Duration) -> Result<Vec<PathBuf>, ManifestError> {
-        let keep = self.referenced();
-        let now = SystemTime::now();
-        let io_err = |path: &Path, source| ManifestError::Io {
-            path: path.to_owned(),
-            source,
-        };
-        let mut removed = Vec::new();
-        for entry in std::fs::read_dir(dir).map_err(|e| io_err(dir, e))? {
-            let entry = entry.map_err(|e| io_err(dir, e))?;
-            let path = entry.path();
-            let meta = entry.metadata().map_err(|e| io_err(&path, e))?;
-            if !meta.is_file() {
-                continue;
-            }
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if keep.contains(&name) {
-                continue;
-            }
-            let age = meta
-                .modified()
-                .ok()
-                .and_then(|m| now.duration_since(m).ok())
-                .unwrap_or_default();
-            if age >= older_than {
-                std::fs::remove_file(&path).map_err(|e| io_err(&path, e))?;
-                removed.push(path);
-            }
-        }
-        removed.sort();
-        Ok(removed)
-    }
 }
 
 #[cfg(test)]
@@ -185,5 +208,26 @@ mod tests {
         .unwrap();
         let err = Manifest::load(dir.path()).unwrap_err();
         assert!(err.to_string().contains("manifest.json:3:"), "{err}");
+        assert!(err.is_invalid());
+    }
+
+    #[test]
+    fn versions_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(Manifest::FILE_NAME);
+        std::fs::write(&path, r#"{"version": 2, "bundles": {}, "new": [1]}"#).unwrap();
+        let err = Manifest::load(dir.path()).unwrap_err();
+        assert!(
+            matches!(err, ManifestError::Version { found: 2, .. }),
+            "{err}"
+        );
+        assert!(err.is_invalid());
+        std::fs::write(&path, r#"{"version": 1, "bundles": {}}"#).unwrap();
+        let manifest = Manifest::load(dir.path()).unwrap().unwrap();
+        assert_eq!(manifest, Manifest::default());
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::create_dir(dir.path().join("sub").join(Manifest::FILE_NAME)).unwrap();
+        let err = Manifest::load(&dir.path().join("sub")).unwrap_err();
+        assert!(!err.is_invalid(), "an I/O error is not rebuilt over: {err}");
     }
 }

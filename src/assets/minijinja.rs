@@ -28,7 +28,7 @@
 //! # Ok(()) }
 //! ```
 
-use minijinja::value::{Rest, Value};
+use minijinja::value::{Rest, Value, ValueKind};
 use minijinja::{Environment, ErrorKind};
 
 use super::Assets;
@@ -41,13 +41,50 @@ fn template_error(function: &str, error: super::Error) -> minijinja::Error {
     .with_source(error)
 }
 
+/// The file names given to `function`: at least one, each a string; otherwise an error
+/// that says which argument is what.
+fn file_names(function: &str, args: &[Value]) -> Result<Vec<String>, minijinja::Error> {
+    if args.is_empty() {
+        return Err(minijinja::Error::new(
+            ErrorKind::MissingArgument,
+            format!("{function}() needs at least one file name, as in {function}(\"js/app.js\")"),
+        ));
+    }
+    args.iter()
+        .enumerate()
+        .map(|(index, arg)| match arg.as_str() {
+            Some(name) if arg.kind() == ValueKind::String => Ok(name.to_owned()),
+            _ => Err(minijinja::Error::new(
+                ErrorKind::InvalidOperation,
+                format!(
+                    "{function}(): argument {} is {}, not a string naming a file",
+                    index + 1,
+                    describe(arg)
+                ),
+            )),
+        })
+        .collect()
+}
+
+/// `undefined`, `none`, or the kind and the value: `a number (1)`.
+fn describe(value: &Value) -> String {
+    match value.kind() {
+        ValueKind::Undefined => "undefined".to_owned(),
+        ValueKind::None => "none".to_owned(),
+        ValueKind::Number => format!("a number ({value})"),
+        ValueKind::Bool => format!("a boolean ({value})"),
+        kind => format!("a {kind} ({value})"),
+    }
+}
+
 impl Assets {
     /// Adds `static(*files)` (safe HTML tags) and `static_url(*files)` (the URL) to `env`.
-    /// An error (missing file, bad path, syntax error…) becomes a template error naming
-    /// the file.
+    /// An error (no file named, an argument that is not a string, a missing file, a bad
+    /// path, a syntax error…) becomes a template error that says which.
     pub fn register(&self, env: &mut Environment<'_>) {
         let assets = self.clone();
-        env.add_function("static", move |files: Rest<String>| {
+        env.add_function("static", move |args: Rest<Value>| {
+            let files = file_names("static", &args)?;
             let files: Vec<&str> = files.iter().map(String::as_str).collect();
             assets
                 .tags(&files)
@@ -55,7 +92,8 @@ impl Assets {
                 .map_err(|e| template_error("static", e))
         });
         let assets = self.clone();
-        env.add_function("static_url", move |files: Rest<String>| {
+        env.add_function("static_url", move |args: Rest<Value>| {
+            let files = file_names("static_url", &args)?;
             let files: Vec<&str> = files.iter().map(String::as_str).collect();
             assets
                 .url(&files)

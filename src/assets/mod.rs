@@ -54,6 +54,7 @@ mod minify;
 mod minijinja;
 #[cfg(feature = "minijinja")]
 mod precompile;
+mod prune;
 mod serve;
 
 pub use bundle::{BundleError, BundleReport, Kind};
@@ -64,9 +65,10 @@ pub use manifest::{Manifest, ManifestError};
 pub use minify::{JsEngine, MinifyError};
 #[cfg(feature = "minijinja")]
 pub use precompile::{
-    PrecompileConfig, PrecompileError, PrecompileFailure, PrecompileReport, TemplateCall,
-    TemplateScan, precompile, scan_templates,
+    CallProblem, PrecompileConfig, PrecompileError, PrecompileFailure, PrecompileReport,
+    TemplateCall, TemplateScan, precompile, scan_templates,
 };
+pub use prune::{BuildRecord, Retention};
 pub use serve::{ServeAssets, serve_immutable, serve_no_cache};
 
 /// What can go wrong with assets.
@@ -218,6 +220,24 @@ impl Assets {
 
     /// [`Assets::new`] with [`BuildOptions`] other than the defaults.
     pub fn open(config: AssetsConfig, options: BuildOptions) -> Result<Assets, Error> {
+        Assets::open_with(config, options, true)
+    }
+
+    /// [`Assets::open`] without reading the manifest, for a run that writes a new one
+    /// (and rebuilds over one that does not parse).
+    #[cfg_attr(not(feature = "minijinja"), allow(dead_code))]
+    pub(crate) fn open_to_build(
+        config: AssetsConfig,
+        options: BuildOptions,
+    ) -> Result<Assets, Error> {
+        Assets::open_with(config, options, false)
+    }
+
+    fn open_with(
+        config: AssetsConfig,
+        options: BuildOptions,
+        load_manifest: bool,
+    ) -> Result<Assets, Error> {
         let static_root = config
             .static_dir
             .canonicalize()
@@ -269,6 +289,7 @@ impl Assets {
             builds: AtomicUsize::new(0),
         };
         if inner.config.mode == Mode::Production
+            && load_manifest
             && let Some(manifest) = Manifest::load(&inner.config.output_dir)?
         {
             for report in manifest.bundles.values() {

@@ -29,12 +29,14 @@ use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde::{Serialize, Serializer};
 
+use super::prune::previous_history;
 use super::{
     Assets, AssetsConfig, BuildOptions, BundleReport, Error, Manifest, ManifestError, Mode,
+    Retention,
 };
 
 /// What can go wrong precompiling, apart from a bundle that fails to build (which the
@@ -110,8 +112,13 @@ pub struct PrecompileConfig {
     pub url_prefix: String,
     /// The CDN prefix for production URLs, if any.
     pub cdn_prefix: Option<String>,
-    /// After a successful build, remove unreferenced files older than this.
+    /// After a successful build, prune the recorded builds that stopped being current
+    /// longer ago than this, beyond the last [`keep`](Self::keep) (see [`Retention`]).
+    /// `None` (the default) prunes nothing.
     pub prune_older_than: Option<Duration>,
+    /// When pruning, how many builds before the current one to keep whatever their age
+    /// (default [`Retention::DEFAULT_KEEP`]).
+    pub keep: usize,
     /// Browser targets, JS engine, precompression.
     pub options: BuildOptions,
 }
@@ -130,6 +137,7 @@ impl PrecompileConfig {
             url_prefix: "/static/".to_owned(),
             cdn_prefix: None,
             prune_older_than: None,
+            keep: Retention::DEFAULT_KEEP,
             options: BuildOptions::default(),
         }
     }
@@ -146,9 +154,17 @@ impl PrecompileConfig {
         self
     }
 
-    /// Sets (or, with `None`, clears) the age past which unreferenced files are pruned.
+    /// Sets (or, with `None`, clears) the age past which old builds are pruned: a build
+    /// that stopped being current longer ago than this, and is not one of the last
+    /// [`keep`](Self::keep), has its files deleted.
     pub fn prune_older_than(mut self, age: impl Into<Option<Duration>>) -> Self {
         self.prune_older_than = age.into();
+        self
+    }
+
+    /// Sets how many builds before the current one pruning keeps whatever their age.
+    pub fn keep(mut self, keep: usize) -> Self {
+        self.keep = keep;
         self
     }
 
@@ -160,7 +176,8 @@ impl PrecompileConfig {
 
     /// Checks that the templates directory exists (so bad usage changes nothing on disk),
     /// opens the static and output directories in production mode and runs
-    /// [`precompile`].
+    /// [`precompile`]. The previous manifest is read only for its history: one that does
+    /// not parse, or is of an unknown version, is rebuilt with a warning in the report.
     pub fn run(
         &self,
         progress: impl FnMut(usize, usize, &str),
@@ -180,7 +197,7 @@ impl PrecompileConfig {
                 });
             }
         }
-        let assets = Assets::open(
+        let assets = Assets::open_to_build(
             AssetsConfig {
                 static_dir: self.static_dir.clone(),
                 output_dir: self.output_dir.clone(),
@@ -190,7 +207,10 @@ impl PrecompileConfig {
             },
             self.options.clone(),
         )?;
-        precompile(&assets, &self.templates, self.prune_older_than, progress)
+        let retention = self
+            .prune_older_than
+            .map(|age| Retention::new(age).keep(self.keep));
+        precompile(&assets, &self.templates, retention, progress)
     }
 }
 
@@ -206,6 +226,31 @@ pub struct TemplateCall {
     pub files: Vec<String>,
     /// The call's text as written (up to 200 characters).
     pub text: String,
+    /// Why the call cannot be precompiled; `None` for a call with string literals only.
+    pub problem: Option<CallProblem>,
+}
+
+/// Why a `static(...)`/`static_url(...)` call cannot be precompiled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CallProblem {
+    /// `static()`: no file named.
+    NoArguments,
+    /// An argument is a variable or an expression, known only when rendering.
+    NonLiteral,
+    /// An argument is a literal but not a string (`static(1)`, `static(none)`).
+    NonString,
+}
+
+impl std::fmt::Display for CallProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CallProblem::NoArguments => "has no arguments: a bundle needs at least one file",
+            CallProblem::NonLiteral => "has non-literal arguments",
+            CallProblem::NonString => "has an argument that is not a string",
+        })
+    }
 }
 
 /// Every call found in a templates directory.
@@ -214,7 +259,8 @@ pub struct TemplateCall {
 pub struct TemplateScan {
     /// Calls with string-literal arguments only: these can be precompiled.
     pub literal: Vec<TemplateCall>,
-    /// Calls with any other argument (a variable, an expression): reported, not built.
+    /// Calls that cannot be precompiled (no arguments, a variable or an expression, a
+    /// literal that is not a string): reported, not built.
     pub non_literal: Vec<TemplateCall>,
 }
 
@@ -288,18 +334,25 @@ fn scan_text(path: &Path, text: &str, scan: &mut TemplateScan) {
             line,
             files: files.clone().unwrap_or_default(),
             text: shown,
+            problem: match &files {
+                Ok(files) if files.is_empty() => Some(CallProblem::NoArguments),
+                Ok(_) => None,
+                Err(problem) => Some(*problem),
+            },
         };
-        match files {
-            Some(files) if !files.is_empty() => scan.literal.push(call),
-            _ => scan.non_literal.push(call),
+        if call.problem.is_none() {
+            scan.literal.push(call);
+        } else {
+            scan.non_literal.push(call);
         }
         at = end_abs.max(at);
     }
 }
 
-/// Parses `'a', "b")`: `Some(files)` when every argument is a string literal, and the
-/// length consumed (through the `)`, or to the end of the line when it is not found).
-fn parse_args(text: &str) -> (Option<Vec<String>>, usize) {
+/// Parses `'a', "b")`: `Ok(files)` when every argument is a string literal, else why not,
+/// and the length consumed (through the `)`, or to the end of the line when it is not
+/// found).
+fn parse_args(text: &str) -> (Result<Vec<String>, CallProblem>, usize) {
     let chars: Vec<(usize, char)> = text.char_indices().collect();
     let mut files = Vec::new();
     let mut i = 0;
@@ -308,31 +361,46 @@ fn parse_args(text: &str) -> (Option<Vec<String>>, usize) {
             *i += 1;
         }
     };
-    let give_up = || {
+    let give_up = |at: usize| {
         let end = text
             .find(')')
             .map(|p| p + 1)
             .or_else(|| text.find('\n'))
             .unwrap_or(text.len());
-        (None, end)
+        // The argument that stopped the parse: a number or a constant is a literal of
+        // another type; anything else is a variable or an expression.
+        let start = chars.get(at).map_or(text.len(), |&(pos, _)| pos);
+        let token = text[start..]
+            .split([',', ')', '\n'])
+            .next()
+            .unwrap_or_default()
+            .trim();
+        let constant = matches!(token, "none" | "None" | "true" | "True" | "false" | "False")
+            || (token.bytes().any(|b| b.is_ascii_digit()) && token.parse::<f64>().is_ok());
+        let problem = if constant {
+            CallProblem::NonString
+        } else {
+            CallProblem::NonLiteral
+        };
+        (Err(problem), end)
     };
     loop {
         skip_ws(&mut i);
         let Some(&(_, c)) = chars.get(i) else {
-            return give_up();
+            return give_up(i);
         };
         if c == ')' {
-            return (Some(files), chars[i].0 + 1);
+            return (Ok(files), chars[i].0 + 1);
         }
         if c != '"' && c != '\'' {
-            return give_up();
+            return give_up(i);
         }
         let quote = c;
         i += 1;
         let mut value = String::new();
         loop {
             let Some(&(_, c)) = chars.get(i) else {
-                return give_up();
+                return give_up(i);
             };
             i += 1;
             if c == '\\' {
@@ -349,9 +417,9 @@ fn parse_args(text: &str) -> (Option<Vec<String>>, usize) {
         files.push(value);
         skip_ws(&mut i);
         match chars.get(i) {
-            Some(&(pos, ')')) => return (Some(files), pos + 1),
+            Some(&(pos, ')')) => return (Ok(files), pos + 1),
             Some(&(_, ',')) => i += 1,
-            _ => return give_up(),
+            _ => return give_up(i),
         }
     }
 }
@@ -381,12 +449,16 @@ pub struct PrecompileReport {
     pub bundles: Vec<BundleReport>,
     /// The bundles that failed.
     pub failed: Vec<PrecompileFailure>,
-    /// Calls with non-literal arguments (not built).
+    /// Calls that cannot be precompiled (not built): no arguments, or arguments that
+    /// are not string literals ([`TemplateCall::problem`] says which).
     pub non_literal: Vec<TemplateCall>,
     /// The manifest written (none when a bundle failed: the previous one stays).
     pub manifest: Option<PathBuf>,
     /// Files removed by pruning.
     pub pruned: Vec<PathBuf>,
+    /// Problems that did not stop the run (a previous manifest rebuilt because it did
+    /// not parse or was of an unknown version).
+    pub warnings: Vec<String>,
 }
 
 impl PrecompileReport {
@@ -397,15 +469,37 @@ impl PrecompileReport {
 }
 
 /// Scans `templates`, builds every bundle found (strictly, with `.gz`/`.br` unless
-/// precompression is off), writes `manifest.json` when all succeeded, then removes
-/// unreferenced files older than `prune_older_than` if given.
+/// precompression is off), and when all succeeded writes `manifest.json` with this build
+/// added to the history of builds, then, given a [`Retention`], prunes the old builds it
+/// does not keep. The previous manifest in the output directory is read for its history;
+/// one that is not valid is replaced, with a warning in the report.
 /// `progress(index, total, bundle_key)` runs before each build.
 pub fn precompile(
     assets: &Assets,
     templates: &Path,
-    prune_older_than: Option<Duration>,
+    retention: Option<Retention>,
     mut progress: impl FnMut(usize, usize, &str),
 ) -> Result<PrecompileReport, PrecompileError> {
+    let output_dir = &assets.config().output_dir;
+    let mut warnings = Vec::new();
+    let previous = match Manifest::load(output_dir) {
+        Ok(previous) => {
+            if let Some(previous) = &previous {
+                tracing::debug!(
+                    path = %output_dir.join(Manifest::FILE_NAME).display(),
+                    bundles = previous.bundles.len(),
+                    builds = previous.history.len(),
+                    "loaded the assets manifest"
+                );
+            }
+            previous
+        }
+        Err(error) if error.is_invalid() => {
+            warnings.push(format!("{error}; rebuilding it"));
+            None
+        }
+        Err(error) => return Err(error.into()),
+    };
     let scan = scan_templates(templates)?;
     let mut bundles: BTreeMap<String, &TemplateCall> = BTreeMap::new();
     for call in &scan.literal {
@@ -414,6 +508,7 @@ pub fn precompile(
     }
     let mut report = PrecompileReport {
         non_literal: scan.non_literal.clone(),
+        warnings,
         ..PrecompileReport::default()
     };
     let mut manifest = Manifest::default();
@@ -433,13 +528,21 @@ pub fn precompile(
             }),
         }
     }
-    let output_dir = &assets.config().output_dir;
     if report.failed.is_empty() {
-        manifest.version = 1;
+        manifest.record_build(
+            previous_history(previous.as_ref(), output_dir),
+            SystemTime::now(),
+        );
+        // The new manifest is in place before any old file goes, and records every build
+        // until pruning is done, so a run stopped halfway forgets nothing it wrote.
         manifest.save(output_dir)?;
         report.manifest = Some(output_dir.join(Manifest::FILE_NAME));
-        if let Some(age) = prune_older_than {
-            report.pruned = manifest.prune(output_dir, age)?;
+        if let Some(retention) = retention {
+            let recorded = manifest.history.len();
+            report.pruned = manifest.prune(output_dir, retention)?;
+            if manifest.history.len() != recorded {
+                manifest.save(output_dir)?;
+            }
         }
     }
     Ok(report)
@@ -477,6 +580,21 @@ mod tests {
             vec![
                 (3, "static_url(name)".to_owned()),
                 (4, "static(".to_owned())
+            ]
+        );
+        let mut scan = TemplateScan::default();
+        let text = "{{ static() }} {{ static(-1.5) }} {{ static('a.js', False) }} \
+                    {{ static(nan) }} {{ static('a.js', x + 1) }}";
+        scan_text(Path::new("t.html"), text, &mut scan);
+        let problems: Vec<_> = scan.non_literal.iter().map(|c| c.problem).collect();
+        assert_eq!(
+            problems,
+            [
+                Some(CallProblem::NoArguments),
+                Some(CallProblem::NonString),
+                Some(CallProblem::NonString),
+                Some(CallProblem::NonLiteral),
+                Some(CallProblem::NonLiteral),
             ]
         );
     }
