@@ -506,3 +506,46 @@ async fn serving_with_immutable_cache_headers_and_precompressed_siblings() {
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["cache-control"], "no-cache");
 }
+
+#[test]
+fn image_set_urls_are_rewritten_and_import_media_is_lowered_for_the_targets() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    for (name, bytes) in [
+        ("static/img/a.png", &b"\x89PNG one"[..]),
+        ("static/img/a@2x.png", &b"\x89PNG two"[..]),
+        ("static/img/b.png", &b"\x89PNG three"[..]),
+    ] {
+        std::fs::create_dir_all(root.join(name).parent().unwrap()).unwrap();
+        std::fs::write(root.join(name), bytes).unwrap();
+    }
+    std::fs::create_dir_all(root.join("static/css/parts")).unwrap();
+    std::fs::write(
+        root.join("static/css/parts/wide.css"),
+        ".wide { float: left }",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("static/css/a.css"),
+        "@import url(parts/wide.css) screen and (min-width:100px);\n\
+         .hero { background-image: image-set(url(../img/a.png) 1x, \"../img/a@2x.png\" 2x); }\n\
+         .old { background-image: -webkit-image-set(url(../img/b.png) 1x); }\n",
+    )
+    .unwrap();
+    let assets = production(root);
+    let report = assets.build(&["css/a.css"]).unwrap();
+    let css = std::fs::read_to_string(root.join("static/combined").join(&report.file)).unwrap();
+    assert!(!css.contains("../img"), "a path left as written: {css}");
+    assert!(!css.contains(">="), "range syntax Safari 14 ignores: {css}");
+    assert!(
+        css.contains("@media screen and (min-width:100px){.wide{float:left}}"),
+        "{css}"
+    );
+    let mut copies = report.assets.clone();
+    copies.sort();
+    assert_eq!(copies.len(), 3, "{copies:?}");
+    for copy in &copies {
+        assert!(css.contains(copy.as_str()), "{copy} not referenced: {css}");
+        assert!(root.join("static/combined").join(copy).is_file(), "{copy}");
+    }
+}
