@@ -507,6 +507,116 @@ async fn serving_with_immutable_cache_headers_and_precompressed_siblings() {
     assert_eq!(response.headers()["cache-control"], "no-cache");
 }
 
+/// Builds `files` (written from `sources`) as one production bundle and runs, in node, the
+/// sources as separate scripts and the bundle as one; returns node's JSON report.
+fn separate_vs_bundled(sources: &[(&str, &str)], order: &[&str], keys: &str) -> serde_json::Value {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    for (name, text) in sources {
+        let path = root.join("static").join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    let assets = production(root);
+    let report = assets.build(order).unwrap();
+    let bundle = root.join("static/combined").join(&report.file);
+    let out = std::process::Command::new("node")
+        .arg(fixtures().join("separate_vs_bundle.js"))
+        .arg(keys)
+        .arg(&bundle)
+        .args(order.iter().map(|name| root.join("static").join(name)))
+        .output()
+        .expect("node is needed for this test");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+const STRICT_JS: &str = r#""use strict";
+try { leaked = 1; globalThis.strictThrew = "no"; } catch (error) { globalThis.strictThrew = error.name; }
+globalThis.strictThis = (function () { return this === undefined; })();
+"#;
+
+const SLOPPY_JS: &str = r#"counter = 5;
+var sloppyVar = counter + 1;
+globalThis.sloppyThis = (function () { return this === globalThis; })();
+"#;
+
+const KEYS: &str = "counter,sloppyVar,sloppyThis,strictThrew,strictThis,leaked";
+
+#[test]
+fn each_file_keeps_its_own_strictness_in_a_bundle() {
+    let sources = [("js/strict.js", STRICT_JS), ("js/sloppy.js", SLOPPY_JS)];
+    for order in [
+        ["js/strict.js", "js/sloppy.js"],
+        ["js/sloppy.js", "js/strict.js"],
+    ] {
+        let report = separate_vs_bundled(&sources, &order, KEYS);
+        assert_eq!(
+            report["separate"]["globals"],
+            serde_json::json!({
+                "counter": 5, "sloppyVar": 6, "sloppyThis": true,
+                "strictThrew": "ReferenceError", "strictThis": true, "leaked": "(undefined)",
+            }),
+            "{order:?}: {report}"
+        );
+        assert_eq!(report["bundled"], report["separate"], "{order:?}");
+    }
+}
+
+#[test]
+fn a_bundle_of_strict_files_stays_strict() {
+    let declares = r#""use strict";
+var shared = 2;
+function helper() { return this === undefined; }
+"#;
+    let sources = [("js/strict.js", STRICT_JS), ("js/declares.js", declares)];
+    for order in [
+        ["js/strict.js", "js/declares.js"],
+        ["js/declares.js", "js/strict.js"],
+    ] {
+        let report = separate_vs_bundled(&sources, &order, "shared,strictThrew,strictThis,leaked");
+        assert_eq!(
+            report["separate"]["globals"]["strictThrew"],
+            "ReferenceError"
+        );
+        assert_eq!(report["bundled"], report["separate"], "{order:?}");
+    }
+}
+
+#[test]
+fn a_strict_file_with_globals_does_not_join_sloppy_files() {
+    // Wrapping it in a function would turn its globals into locals, and leaving it at the
+    // top level would make the sloppy file strict (or it non-strict): refused, by name.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("static/js")).unwrap();
+    std::fs::write(
+        root.join("static/js/declares.js"),
+        "\"use strict\";\nvar shared = 2;\nfunction helper() { return shared; }\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("static/js/sloppy.js"), SLOPPY_JS).unwrap();
+    let assets = production(root);
+    for order in [
+        ["js/declares.js", "js/sloppy.js"],
+        ["js/sloppy.js", "js/declares.js"],
+    ] {
+        let err = assets.build(&order).unwrap_err();
+        match &err {
+            Error::Bundle(BundleError::Strictness { file, globals }) => {
+                assert_eq!(file, "js/declares.js");
+                assert_eq!(globals, &["helper".to_owned(), "shared".to_owned()]);
+            }
+            other => panic!("{order:?}: {other}"),
+        }
+        assert!(err.to_string().starts_with("js/declares.js: "), "{err}");
+    }
+}
+
 #[test]
 fn image_set_urls_are_rewritten_and_import_media_is_lowered_for_the_targets() {
     let dir = tempfile::tempdir().unwrap();
