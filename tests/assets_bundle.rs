@@ -659,3 +659,50 @@ fn image_set_urls_are_rewritten_and_import_media_is_lowered_for_the_targets() {
         assert!(root.join("static/combined").join(copy).is_file(), "{copy}");
     }
 }
+
+#[test]
+fn the_template_scan_skips_comments_raw_blocks_and_prose() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("templates")).unwrap();
+    std::fs::create_dir_all(root.join("static/js")).unwrap();
+    std::fs::write(root.join("static/js/app.js"), "var app = 1;").unwrap();
+    std::fs::write(
+        root.join("templates/page.html"),
+        "{# {{ static(\"js/removed.js\") }} #}\n\
+         <p>Call static(\"js/prose.js\") in a template to get a tag.</p>\n\
+         {% raw %}{{ static(\"js/documented.js\") }}{% endraw %}\n\
+         {% if true %}\n  {{ static(\"js/app.js\") }}\n{% endif %}\n\
+         {{ static_url(name) }}\n",
+    )
+    .unwrap();
+    let scan = squall::assets::scan_templates(&root.join("templates")).unwrap();
+    let literal: Vec<(usize, Vec<String>)> = scan
+        .literal
+        .iter()
+        .map(|call| (call.line, call.files.clone()))
+        .collect();
+    assert_eq!(literal, vec![(5, vec!["js/app.js".to_owned()])]);
+    let other: Vec<(usize, &str)> = scan
+        .non_literal
+        .iter()
+        .map(|call| (call.line, call.text.as_str()))
+        .collect();
+    assert_eq!(other, vec![(7, "static_url(name)")]);
+
+    let report = squall::assets::PrecompileConfig::new(
+        root.join("templates"),
+        root.join("static"),
+        root.join("static/combined"),
+    )
+    .run(|_, _, _| {})
+    .unwrap();
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    let built: Vec<&Vec<String>> = report.bundles.iter().map(|b| &b.files).collect();
+    assert_eq!(built, vec![&vec!["js/app.js".to_owned()]]);
+    let page = root.join("templates/page.html");
+    assert_eq!(
+        report.found_at.get("js/app.js"),
+        Some(&format!("{}:5", page.display()))
+    );
+}

@@ -54,6 +54,8 @@ mod minify;
 mod minijinja;
 #[cfg(feature = "minijinja")]
 mod precompile;
+#[cfg(feature = "minijinja")]
+mod scan;
 mod serve;
 
 pub use bundle::{BundleError, BundleReport, Kind};
@@ -64,9 +66,10 @@ pub use manifest::{Manifest, ManifestError};
 pub use minify::{JsEngine, MinifyError};
 #[cfg(feature = "minijinja")]
 pub use precompile::{
-    PrecompileConfig, PrecompileError, PrecompileFailure, PrecompileReport, TemplateCall,
-    TemplateScan, precompile, scan_templates,
+    PrecompileConfig, PrecompileError, PrecompileFailure, PrecompileReport, precompile,
 };
+#[cfg(feature = "minijinja")]
+pub use scan::{ScanError, TemplateCall, TemplateScan, scan_templates};
 pub use serve::{ServeAssets, serve_immutable, serve_no_cache};
 
 /// What can go wrong with assets.
