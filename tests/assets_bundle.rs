@@ -506,3 +506,203 @@ async fn serving_with_immutable_cache_headers_and_precompressed_siblings() {
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["cache-control"], "no-cache");
 }
+
+/// Builds `files` (written from `sources`) as one production bundle and runs, in node, the
+/// sources as separate scripts and the bundle as one; returns node's JSON report.
+fn separate_vs_bundled(sources: &[(&str, &str)], order: &[&str], keys: &str) -> serde_json::Value {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    for (name, text) in sources {
+        let path = root.join("static").join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    let assets = production(root);
+    let report = assets.build(order).unwrap();
+    let bundle = root.join("static/combined").join(&report.file);
+    let out = std::process::Command::new("node")
+        .arg(fixtures().join("separate_vs_bundle.js"))
+        .arg(keys)
+        .arg(&bundle)
+        .args(order.iter().map(|name| root.join("static").join(name)))
+        .output()
+        .expect("node is needed for this test");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+const STRICT_JS: &str = r#""use strict";
+try { leaked = 1; globalThis.strictThrew = "no"; } catch (error) { globalThis.strictThrew = error.name; }
+globalThis.strictThis = (function () { return this === undefined; })();
+"#;
+
+const SLOPPY_JS: &str = r#"counter = 5;
+var sloppyVar = counter + 1;
+globalThis.sloppyThis = (function () { return this === globalThis; })();
+"#;
+
+const KEYS: &str = "counter,sloppyVar,sloppyThis,strictThrew,strictThis,leaked";
+
+#[test]
+fn each_file_keeps_its_own_strictness_in_a_bundle() {
+    let sources = [("js/strict.js", STRICT_JS), ("js/sloppy.js", SLOPPY_JS)];
+    for order in [
+        ["js/strict.js", "js/sloppy.js"],
+        ["js/sloppy.js", "js/strict.js"],
+    ] {
+        let report = separate_vs_bundled(&sources, &order, KEYS);
+        assert_eq!(
+            report["separate"]["globals"],
+            serde_json::json!({
+                "counter": 5, "sloppyVar": 6, "sloppyThis": true,
+                "strictThrew": "ReferenceError", "strictThis": true, "leaked": "(undefined)",
+            }),
+            "{order:?}: {report}"
+        );
+        assert_eq!(report["bundled"], report["separate"], "{order:?}");
+    }
+}
+
+#[test]
+fn a_bundle_of_strict_files_stays_strict() {
+    let declares = r#""use strict";
+var shared = 2;
+function helper() { return this === undefined; }
+"#;
+    let sources = [("js/strict.js", STRICT_JS), ("js/declares.js", declares)];
+    for order in [
+        ["js/strict.js", "js/declares.js"],
+        ["js/declares.js", "js/strict.js"],
+    ] {
+        let report = separate_vs_bundled(&sources, &order, "shared,strictThrew,strictThis,leaked");
+        assert_eq!(
+            report["separate"]["globals"]["strictThrew"],
+            "ReferenceError"
+        );
+        assert_eq!(report["bundled"], report["separate"], "{order:?}");
+    }
+}
+
+#[test]
+fn a_strict_file_with_globals_does_not_join_sloppy_files() {
+    // Wrapping it in a function would turn its globals into locals, and leaving it at the
+    // top level would make the sloppy file strict (or it non-strict): refused, by name.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("static/js")).unwrap();
+    std::fs::write(
+        root.join("static/js/declares.js"),
+        "\"use strict\";\nvar shared = 2;\nfunction helper() { return shared; }\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("static/js/sloppy.js"), SLOPPY_JS).unwrap();
+    let assets = production(root);
+    for order in [
+        ["js/declares.js", "js/sloppy.js"],
+        ["js/sloppy.js", "js/declares.js"],
+    ] {
+        let err = assets.build(&order).unwrap_err();
+        match &err {
+            Error::Bundle(BundleError::Strictness { file, globals }) => {
+                assert_eq!(file, "js/declares.js");
+                assert_eq!(globals, &["helper".to_owned(), "shared".to_owned()]);
+            }
+            other => panic!("{order:?}: {other}"),
+        }
+        assert!(err.to_string().starts_with("js/declares.js: "), "{err}");
+    }
+}
+
+#[test]
+fn image_set_urls_are_rewritten_and_import_media_is_lowered_for_the_targets() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    for (name, bytes) in [
+        ("static/img/a.png", &b"\x89PNG one"[..]),
+        ("static/img/a@2x.png", &b"\x89PNG two"[..]),
+        ("static/img/b.png", &b"\x89PNG three"[..]),
+    ] {
+        std::fs::create_dir_all(root.join(name).parent().unwrap()).unwrap();
+        std::fs::write(root.join(name), bytes).unwrap();
+    }
+    std::fs::create_dir_all(root.join("static/css/parts")).unwrap();
+    std::fs::write(
+        root.join("static/css/parts/wide.css"),
+        ".wide { float: left }",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("static/css/a.css"),
+        "@import url(parts/wide.css) screen and (min-width:100px);\n\
+         .hero { background-image: image-set(url(../img/a.png) 1x, \"../img/a@2x.png\" 2x); }\n\
+         .old { background-image: -webkit-image-set(url(../img/b.png) 1x); }\n",
+    )
+    .unwrap();
+    let assets = production(root);
+    let report = assets.build(&["css/a.css"]).unwrap();
+    let css = std::fs::read_to_string(root.join("static/combined").join(&report.file)).unwrap();
+    assert!(!css.contains("../img"), "a path left as written: {css}");
+    assert!(!css.contains(">="), "range syntax Safari 14 ignores: {css}");
+    assert!(
+        css.contains("@media screen and (min-width:100px){.wide{float:left}}"),
+        "{css}"
+    );
+    let mut copies = report.assets.clone();
+    copies.sort();
+    assert_eq!(copies.len(), 3, "{copies:?}");
+    for copy in &copies {
+        assert!(css.contains(copy.as_str()), "{copy} not referenced: {css}");
+        assert!(root.join("static/combined").join(copy).is_file(), "{copy}");
+    }
+}
+
+#[test]
+fn the_template_scan_skips_comments_raw_blocks_and_prose() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("templates")).unwrap();
+    std::fs::create_dir_all(root.join("static/js")).unwrap();
+    std::fs::write(root.join("static/js/app.js"), "var app = 1;").unwrap();
+    std::fs::write(
+        root.join("templates/page.html"),
+        "{# {{ static(\"js/removed.js\") }} #}\n\
+         <p>Call static(\"js/prose.js\") in a template to get a tag.</p>\n\
+         {% raw %}{{ static(\"js/documented.js\") }}{% endraw %}\n\
+         {% if true %}\n  {{ static(\"js/app.js\") }}\n{% endif %}\n\
+         {{ static_url(name) }}\n",
+    )
+    .unwrap();
+    let scan = squall::assets::scan_templates(&root.join("templates")).unwrap();
+    let literal: Vec<(usize, Vec<String>)> = scan
+        .literal
+        .iter()
+        .map(|call| (call.line, call.files.clone()))
+        .collect();
+    assert_eq!(literal, vec![(5, vec!["js/app.js".to_owned()])]);
+    let other: Vec<(usize, &str)> = scan
+        .non_literal
+        .iter()
+        .map(|call| (call.line, call.text.as_str()))
+        .collect();
+    assert_eq!(other, vec![(7, "static_url(name)")]);
+
+    let report = squall::assets::PrecompileConfig::new(
+        root.join("templates"),
+        root.join("static"),
+        root.join("static/combined"),
+    )
+    .run(|_, _, _| {})
+    .unwrap();
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    let built: Vec<&Vec<String>> = report.bundles.iter().map(|b| &b.files).collect();
+    assert_eq!(built, vec![&vec!["js/app.js".to_owned()]]);
+    let page = root.join("templates/page.html");
+    assert_eq!(
+        report.found_at.get("js/app.js"),
+        Some(&format!("{}:5", page.display()))
+    );
+}

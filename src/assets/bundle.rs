@@ -37,7 +37,7 @@ use serde::{Deserialize, Serialize};
 use super::compress::{self, When};
 use super::css::{self, Browsers, CssContext, CssOutput, add_unique};
 use super::digest::{hashed_name, integrity, sanitize_stem, write_atomic};
-use super::minify::{self, JsEngine, MinifyError};
+use super::minify::{self, JsEngine, MinifyError, ScriptShape};
 
 /// What can go wrong while building a bundle.
 #[derive(Debug, thiserror::Error)]
@@ -97,6 +97,21 @@ pub enum BundleError {
     /// Minifying a file failed (syntax error with file:line:col, engine panic, bad `url()`).
     #[error(transparent)]
     Minify(#[from] MinifyError),
+    /// A strict-mode script (`"use strict"`) that declares globals joins non-strict ones:
+    /// one script cannot hold both at top level, and wrapping it in a function would make
+    /// its globals local. Put it in a bundle of its own (or of strict files only).
+    #[error(
+        "{file}: a \"use strict\" file that declares top-level names ({}) cannot join \
+         non-strict files without changing what one of them means; bundle it alone or \
+         with strict files only",
+        globals.join(", ")
+    )]
+    Strictness {
+        /// The strict file, as given.
+        file: String,
+        /// The names it declares (or uses, for `arguments`) at top level.
+        globals: Vec<String>,
+    },
 }
 
 /// The kind of a bundle.
@@ -298,11 +313,12 @@ pub(crate) fn build(
     let (code, assets, was_minified) = match minified {
         Ok((code, assets)) => (code, assets, true),
         Err(Some(error)) if options.strict => return Err(error),
+        Err(Some(error @ BundleError::Strictness { .. })) => return Err(error),
         Err(error) => {
             if let Some(error) = error {
                 tracing::warn!(%error, bundle = ?files, "minifying failed; serving the bundle unminified");
             }
-            (concatenate(kind, &sources), Vec::new(), false)
+            (concatenate(kind, &sources)?, Vec::new(), false)
         }
     };
 
@@ -339,9 +355,80 @@ pub(crate) fn build(
 }
 
 /// The sources joined as they are (the fallback when minifying fails).
-fn concatenate(kind: Kind, sources: &[Source<'_>]) -> String {
-    let parts: Vec<&str> = sources.iter().map(|s| s.text.as_str()).collect();
-    join(kind, &parts)
+fn concatenate(kind: Kind, sources: &[Source<'_>]) -> Result<String, BundleError> {
+    match kind {
+        Kind::Css => {
+            let parts: Vec<&str> = sources.iter().map(|s| s.text.as_str()).collect();
+            Ok(join(kind, &parts))
+        }
+        Kind::Js => {
+            let shapes: Vec<ScriptShape> = sources
+                .iter()
+                .map(|s| minify::script_shape(&s.text).unwrap_or_default())
+                .collect();
+            let scripts: Vec<Script<'_>> = sources
+                .iter()
+                .zip(&shapes)
+                .map(|(source, shape)| Script {
+                    file: source.name,
+                    code: &source.text,
+                    shape,
+                })
+                .collect();
+            join_scripts(&scripts)
+        }
+    }
+}
+
+/// One script to join: its name, its code and its shape.
+struct Script<'a> {
+    file: &'a str,
+    code: &'a str,
+    shape: &'a ScriptShape,
+}
+
+/// Joins scripts into one, each keeping its own strictness, as separate `<script>` tags
+/// would run them.
+///
+/// A `"use strict"` directive at the top of a script makes all of it strict, and further
+/// down it is an ordinary string. So when every file is strict (or none is) they are joined
+/// as they are: the first file's directive covers the bundle, as each file's covered
+/// itself. When they mix, the bundle stays non-strict at top level and each strict file
+/// runs as `(function(){"use strict";…}).call(this)`, which means what it meant at top
+/// level as long as it declares no top-level name (those would become locals) and reads no
+/// global `arguments`; a strict file that does is refused
+/// ([`BundleError::Strictness`]) rather than changed.
+///
+/// Two differences from separate tags remain, as with any joined bundle: an exception
+/// thrown by one file stops the files after it, and top-level `var`s and functions are
+/// hoisted to the start of the bundle rather than of their own file.
+fn join_scripts(scripts: &[Script<'_>]) -> Result<String, BundleError> {
+    let strict = scripts.iter().filter(|s| s.shape.strict).count();
+    if strict == 0 || strict == scripts.len() {
+        let parts: Vec<&str> = scripts.iter().map(|s| s.code).collect();
+        return Ok(join(Kind::Js, &parts));
+    }
+    let mut wrapped = Vec::with_capacity(scripts.len());
+    for script in scripts {
+        if !script.shape.strict {
+            wrapped.push(script.code.to_owned());
+            continue;
+        }
+        if !script.shape.wrappable() {
+            let mut globals = script.shape.globals.clone();
+            if script.shape.global_arguments {
+                globals.push("arguments".to_owned());
+            }
+            return Err(BundleError::Strictness {
+                file: script.file.to_owned(),
+                globals,
+            });
+        }
+        // The newline ends a trailing `//` comment.
+        wrapped.push(format!("(function(){{{}\n}}).call(this);", script.code));
+    }
+    let parts: Vec<&str> = wrapped.iter().map(String::as_str).collect();
+    Ok(join(Kind::Js, &parts))
 }
 
 fn join(kind: Kind, parts: &[&str]) -> String {
@@ -374,13 +461,22 @@ fn minify_all(
         output_dir,
         browsers: options.browsers,
     };
-    let one = |source: &Source<'_>| -> Result<CssOutput, MinifyError> {
+    let one = |source: &Source<'_>| -> Result<(CssOutput, ScriptShape), MinifyError> {
         match kind {
-            Kind::Js => Ok(CssOutput {
-                code: minify::js(source.name, &source.text, options.engine)?,
-                ..CssOutput::default()
-            }),
-            Kind::Css => css::css(&ctx, source.name, &source.path, &source.text),
+            Kind::Js => {
+                let (code, shape) = minify::js(source.name, &source.text, options.engine)?;
+                Ok((
+                    CssOutput {
+                        code,
+                        ..CssOutput::default()
+                    },
+                    shape,
+                ))
+            }
+            Kind::Css => Ok((
+                css::css(&ctx, source.name, &source.path, &source.text)?,
+                ScriptShape::default(),
+            )),
         }
     };
     let results: Vec<Result<_, MinifyError>> = if sources.len() == 1 {
@@ -413,13 +509,31 @@ fn minify_all(
     let mut top = Vec::new();
     let mut hoisted = Vec::new();
     let mut codes = Vec::with_capacity(results.len());
+    let mut shapes = Vec::with_capacity(results.len());
     let mut assets = Vec::new();
     for result in results {
-        let out = result.map_err(|e| Some(BundleError::Minify(e)))?;
+        let (out, shape) = result.map_err(|e| Some(BundleError::Minify(e)))?;
         top.extend(out.licences);
         hoisted.extend(out.hoisted);
         codes.push(out.code);
+        shapes.push(shape);
         add_unique(&mut assets, out.copied);
+    }
+    if kind == Kind::Js {
+        let scripts: Vec<Script<'_>> = sources
+            .iter()
+            .zip(codes.iter().zip(&shapes))
+            .map(|(source, (code, shape))| Script {
+                file: source.name,
+                code,
+                shape,
+            })
+            .collect();
+        // Not a minifier failure: joining the sources unminified would fail the same way.
+        return match join_scripts(&scripts) {
+            Ok(code) => Ok((code, assets)),
+            Err(error) => Err(Some(error)),
+        };
     }
     top.extend(hoisted);
     let mut parts: Vec<&str> = top.iter().map(String::as_str).collect();

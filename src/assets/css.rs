@@ -151,6 +151,7 @@ fn sheet(
         ..CssOutput::default()
     };
     let printer_error = |source| printer_error(file, source);
+    let targets: Targets = ctx.browsers.to_lightningcss().into();
     for rule in &sheet.rules.0 {
         let CssRule::Import(import) = rule else {
             continue;
@@ -176,7 +177,7 @@ fn sheet(
         out.hoisted.extend(inner.hoisted);
         add_unique(&mut out.copied, inner.copied);
         out.code
-            .push_str(&wrap(import, inner.code).map_err(printer_error)?);
+            .push_str(&wrap(import, inner.code, targets).map_err(printer_error)?);
         out.code.push('\n');
     }
     sheet
@@ -193,7 +194,6 @@ fn sheet(
     };
     sheet.visit(&mut rewriter)?;
     add_unique(&mut out.copied, rewriter.copied);
-    let targets: Targets = ctx.browsers.to_lightningcss().into();
     sheet
         .minify(MinifyOptions {
             targets,
@@ -299,19 +299,29 @@ fn resolve_import(
 }
 
 /// The imported `code` inside the `@media`, `@supports` and `@layer` blocks its
-/// `@import` asks for.
-fn wrap(import: &ImportRule<'_>, mut code: String) -> Result<String, PrinterError> {
+/// `@import` asks for, printed for the browser `targets` (so `min-width` stays `min-width`
+/// where range syntax is not supported).
+fn wrap(
+    import: &ImportRule<'_>,
+    mut code: String,
+    targets: Targets,
+) -> Result<String, PrinterError> {
+    let options = || PrinterOptions {
+        minify: true,
+        targets,
+        ..PrinterOptions::default()
+    };
     if !import.media.media_queries.is_empty() {
-        let media = import.media.to_css_string(PrinterOptions::default())?;
+        let media = import.media.to_css_string(options())?;
         code = format!("@media {media}{{{code}}}");
     }
     if let Some(supports) = &import.supports {
-        let condition = supports.to_css_string(PrinterOptions::default())?;
+        let condition = supports.to_css_string(options())?;
         code = format!("@supports {condition}{{{code}}}");
     }
     if let Some(layer) = &import.layer {
         let name = match layer {
-            Some(name) => format!(" {}", name.to_css_string(PrinterOptions::default())?),
+            Some(name) => format!(" {}", name.to_css_string(options())?),
             None => String::new(),
         };
         code = format!("@layer{name}{{{code}}}");

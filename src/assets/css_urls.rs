@@ -1,7 +1,8 @@
 //! `url()` rewriting, so a combined stylesheet written to the output directory still finds
 //! its images and fonts.
 //!
-//! Every relative `url()` of a sheet is found with lightningcss's visitor (never a regex:
+//! Every relative `url()` of a sheet (and every image in an `image-set()`, `url()` or bare
+//! string) is found with lightningcss's visitor (never a regex:
 //! comments, strings, `data:` URIs and absolute URLs stay as they are), resolved against
 //! the sheet's own directory inside the static directory, and the file it names is copied
 //! next to the bundle under a content-hashed name (`fa-solid-900.<hash16>.woff2`), so it
@@ -37,9 +38,10 @@
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
+use lightningcss::values::image::Image;
 use lightningcss::values::url::Url;
 use lightningcss::visit_types;
-use lightningcss::visitor::{VisitTypes, Visitor};
+use lightningcss::visitor::{Visit, VisitTypes, Visitor};
 
 use super::digest::{hashed_name, sanitize_stem, write_atomic};
 
@@ -196,7 +198,21 @@ impl<'i> Visitor<'i> for Rewriter<'_> {
     type Error = ReferenceError;
 
     fn visit_types(&self) -> VisitTypes {
-        visit_types!(URLS)
+        visit_types!(URLS | IMAGES)
+    }
+
+    /// lightningcss's visitor does not walk into `image-set()` options (nor
+    /// `-webkit-image-set()`), whose images are `url()`s or bare strings: walk them here.
+    fn visit_image(&mut self, image: &mut Image<'i>) -> Result<(), Self::Error> {
+        match image {
+            Image::ImageSet(set) => {
+                for option in &mut set.options {
+                    option.image.visit(self)?;
+                }
+                Ok(())
+            }
+            other => other.visit_children(self),
+        }
     }
 
     fn visit_url(&mut self, url: &mut Url<'i>) -> Result<(), Self::Error> {

@@ -106,13 +106,88 @@ pub enum JsEngine {
     MinifyJs,
 }
 
+/// What joining a script with others needs to know about it: whether it is strict-mode
+/// code, and what it would lose if wrapped in a function.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct ScriptShape {
+    /// The script opens with a `"use strict"` directive.
+    pub strict: bool,
+    /// The names it declares at top level (`var`, `let`, `const`, `function`, `class`,
+    /// and `var`s in top-level blocks): globals other scripts and the page may use. Sorted;
+    /// only computed for strict scripts.
+    pub globals: Vec<String>,
+    /// It reads `arguments` outside any function (a global variable there, the function's
+    /// own arguments inside a wrapper).
+    pub global_arguments: bool,
+}
+
+impl ScriptShape {
+    /// Whether running the script inside `(function () { … }).call(this)` means what it
+    /// means at top level: nothing it declares becomes local, and `this` is the same.
+    pub fn wrappable(&self) -> bool {
+        self.globals.is_empty() && !self.global_arguments
+    }
+
+    fn of(program: &oxc::ast::ast::Program<'_>) -> ScriptShape {
+        use oxc::semantic::SemanticBuilder;
+
+        let strict = program.has_use_strict_directive();
+        if !strict {
+            return ScriptShape::default();
+        }
+        let built = SemanticBuilder::new().build(program);
+        let scoping = built.semantic.scoping();
+        let mut globals: Vec<String> = scoping
+            .get_bindings(scoping.root_scope_id())
+            .keys()
+            .map(|name| name.to_string())
+            .collect();
+        globals.sort();
+        let global_arguments = scoping
+            .root_unresolved_references()
+            .get("arguments")
+            .is_some_and(|references| {
+                references.iter().any(|&id| {
+                    let scope = scoping.get_reference(id).scope_id();
+                    !scoping.scope_ancestors(scope).any(|ancestor| {
+                        let flags = scoping.scope_flags(ancestor);
+                        flags.is_function() && !flags.is_arrow()
+                    })
+                })
+            });
+        ScriptShape {
+            strict,
+            globals,
+            global_arguments,
+        }
+    }
+}
+
+/// The shape of a script that is joined unminified; `None` when it does not parse.
+pub(crate) fn script_shape(source: &str) -> Option<ScriptShape> {
+    use oxc::allocator::Allocator;
+    use oxc::parser::Parser;
+    use oxc::span::SourceType;
+
+    let allocator = Allocator::default();
+    let parsed = Parser::new(&allocator, source, SourceType::script()).parse();
+    (parsed.diagnostics.is_empty() && !parsed.panicked).then(|| ScriptShape::of(&parsed.program))
+}
+
 /// Minifies one JavaScript file, a classic script (top-level names are globals and keep
-/// their names). `/*!` licence comments are kept. Never panics.
-pub(crate) fn js(file: &str, source: &str, engine: JsEngine) -> Result<String, MinifyError> {
+/// their names), and tells its shape. `/*!` licence comments are kept. Never panics.
+pub(crate) fn js(
+    file: &str,
+    source: &str,
+    engine: JsEngine,
+) -> Result<(String, ScriptShape), MinifyError> {
     match engine {
         JsEngine::Oxc => guarded(file, "oxc", || oxc_js(file, source)),
         #[cfg(feature = "minify-js")]
-        JsEngine::MinifyJs => guarded(file, "minify-js", || minify_js(file, source)),
+        JsEngine::MinifyJs => guarded(file, "minify-js", || {
+            let code = minify_js(file, source)?;
+            Ok((code, script_shape(source).unwrap_or_default()))
+        }),
     }
 }
 
@@ -139,7 +214,7 @@ pub(crate) fn guarded<T>(
     }
 }
 
-fn oxc_js(file: &str, source: &str) -> Result<String, MinifyError> {
+fn oxc_js(file: &str, source: &str) -> Result<(String, ScriptShape), MinifyError> {
     use oxc::allocator::Allocator;
     use oxc::codegen::{Codegen, CodegenOptions, CommentOptions, LegalComment};
     use oxc::minifier::MangleOptions;
@@ -170,6 +245,7 @@ fn oxc_js(file: &str, source: &str) -> Result<String, MinifyError> {
         });
     }
     let mut program = parsed.program;
+    let shape = ScriptShape::of(&program);
     let options = MinifierOptions {
         mangle: Some(MangleOptions {
             top_level: Some(false),
@@ -197,7 +273,7 @@ fn oxc_js(file: &str, source: &str) -> Result<String, MinifyError> {
         })
         .with_scoping(minified.scoping)
         .build(&program);
-    Ok(printed.code)
+    Ok((printed.code, shape))
 }
 
 #[cfg(feature = "minify-js")]
@@ -253,7 +329,8 @@ mod tests {
             "/*! licence */\nvar keepMe = function (longName) { return longName * 2; };",
             JsEngine::Oxc,
         )
-        .unwrap();
+        .unwrap()
+        .0;
         assert!(out.contains("/*! licence */"), "{out}");
         assert!(out.contains("keepMe"), "{out}");
         assert!(!out.contains("longName"), "{out}");
@@ -287,8 +364,25 @@ mod tests {
             "function add(aa, bb) { return aa + bb; }",
             JsEngine::MinifyJs,
         )
-        .unwrap();
+        .unwrap()
+        .0;
         assert!(ok.len() < 40, "{ok}");
+    }
+
+    #[test]
+    fn shapes() {
+        let sloppy = script_shape("var a = 1; function f() {}").unwrap();
+        assert_eq!(sloppy, ScriptShape::default());
+        let strict = script_shape("'use strict'; go(); { let local = 1; }").unwrap();
+        assert!(strict.strict && strict.wrappable(), "{strict:?}");
+        let declares =
+            script_shape("'use strict'; if (x) { var v = 1; } function f() {} class C {}").unwrap();
+        assert_eq!(declares.globals, ["C", "f", "v"]);
+        let arguments = script_shape("'use strict'; g(() => arguments[0]);").unwrap();
+        assert!(arguments.global_arguments && !arguments.wrappable());
+        let inner = script_shape("'use strict'; g(function () { return arguments; });").unwrap();
+        assert!(inner.wrappable(), "{inner:?}");
+        assert_eq!(script_shape("var = ;"), None);
     }
 
     #[test]

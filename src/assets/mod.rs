@@ -55,6 +55,8 @@ mod minijinja;
 #[cfg(feature = "minijinja")]
 mod precompile;
 mod prune;
+#[cfg(feature = "minijinja")]
+mod scan;
 mod serve;
 
 pub use bundle::{BundleError, BundleReport, Kind};
@@ -65,10 +67,11 @@ pub use manifest::{Manifest, ManifestError};
 pub use minify::{JsEngine, MinifyError};
 #[cfg(feature = "minijinja")]
 pub use precompile::{
-    CallProblem, PrecompileConfig, PrecompileError, PrecompileFailure, PrecompileReport,
-    TemplateCall, TemplateScan, precompile, scan_templates,
+    PrecompileConfig, PrecompileError, PrecompileFailure, PrecompileReport, precompile,
 };
 pub use prune::{BuildRecord, Retention};
+#[cfg(feature = "minijinja")]
+pub use scan::{CallProblem, ScanError, TemplateCall, TemplateScan, scan_templates};
 pub use serve::{ServeAssets, serve_immutable, serve_no_cache};
 
 /// What can go wrong with assets.

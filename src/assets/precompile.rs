@@ -34,6 +34,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Serialize, Serializer};
 
 use super::prune::previous_history;
+use super::scan::{ScanError, TemplateCall, scan_templates};
 use super::{
     Assets, AssetsConfig, BuildOptions, BundleReport, Error, Manifest, ManifestError, Mode,
     Retention,
@@ -53,24 +54,9 @@ pub enum PrecompileError {
         #[source]
         source: io::Error,
     },
-    /// Walking the templates directory failed.
-    #[error("{path}: {source}")]
-    Walk {
-        /// The file or directory.
-        path: PathBuf,
-        /// walkdir's error.
-        #[source]
-        source: walkdir::Error,
-    },
-    /// Reading a template failed.
-    #[error("{path}: {source}")]
-    Read {
-        /// The template.
-        path: PathBuf,
-        /// The I/O error.
-        #[source]
-        source: io::Error,
-    },
+    /// Scanning the templates failed (a walk, a read, or a template that does not parse).
+    #[error(transparent)]
+    Scan(#[from] ScanError),
     /// Opening the static or output directory, or the previous manifest, failed.
     #[error(transparent)]
     Assets(#[from] Error),
@@ -214,216 +200,6 @@ impl PrecompileConfig {
     }
 }
 
-/// A `static(...)`/`static_url(...)` call found in a template.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[non_exhaustive]
-pub struct TemplateCall {
-    /// The template file.
-    pub template: PathBuf,
-    /// Line of the call, from 1.
-    pub line: usize,
-    /// The literal arguments (empty when the call has non-literal ones).
-    pub files: Vec<String>,
-    /// The call's text as written (up to 200 characters).
-    pub text: String,
-    /// Why the call cannot be precompiled; `None` for a call with string literals only.
-    pub problem: Option<CallProblem>,
-}
-
-/// Why a `static(...)`/`static_url(...)` call cannot be precompiled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum CallProblem {
-    /// `static()`: no file named.
-    NoArguments,
-    /// An argument is a variable or an expression, known only when rendering.
-    NonLiteral,
-    /// An argument is a literal but not a string (`static(1)`, `static(none)`).
-    NonString,
-}
-
-impl std::fmt::Display for CallProblem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            CallProblem::NoArguments => "has no arguments: a bundle needs at least one file",
-            CallProblem::NonLiteral => "has non-literal arguments",
-            CallProblem::NonString => "has an argument that is not a string",
-        })
-    }
-}
-
-/// Every call found in a templates directory.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-#[non_exhaustive]
-pub struct TemplateScan {
-    /// Calls with string-literal arguments only: these can be precompiled.
-    pub literal: Vec<TemplateCall>,
-    /// Calls that cannot be precompiled (no arguments, a variable or an expression, a
-    /// literal that is not a string): reported, not built.
-    pub non_literal: Vec<TemplateCall>,
-}
-
-/// Finds every `static(...)` and `static_url(...)` call in the files under `dir`.
-pub fn scan_templates(dir: &Path) -> Result<TemplateScan, PrecompileError> {
-    let mut scan = TemplateScan::default();
-    let mut paths = Vec::new();
-    for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
-        let entry = entry.map_err(|e| PrecompileError::Walk {
-            path: e.path().unwrap_or(dir).to_owned(),
-            source: e,
-        })?;
-        if entry.file_type().is_file() {
-            paths.push(entry.into_path());
-        }
-    }
-    for path in paths {
-        let bytes = std::fs::read(&path).map_err(|e| PrecompileError::Read {
-            path: path.clone(),
-            source: e,
-        })?;
-        let Ok(text) = String::from_utf8(bytes) else {
-            tracing::debug!(path = %path.display(), "skipping a file that is not UTF-8");
-            continue;
-        };
-        scan_text(&path, &text, &mut scan);
-    }
-    Ok(scan)
-}
-
-/// Scans one template's text.
-fn scan_text(path: &Path, text: &str, scan: &mut TemplateScan) {
-    let bytes = text.as_bytes();
-    let mut at = 0;
-    while at < bytes.len() {
-        let rest = &text[at..];
-        let Some(found) = rest.find("static") else {
-            break;
-        };
-        let start = at + found;
-        let before_ok = start == 0 || {
-            let prev = bytes[start - 1];
-            !(prev.is_ascii_alphanumeric() || prev == b'_' || prev == b'.')
-        };
-        let after = &text[start + "static".len()..];
-        let open = if after.starts_with("_url(") {
-            Some("static_url(".len())
-        } else if after.starts_with('(') {
-            Some("static(".len())
-        } else {
-            None
-        };
-        at = start + "static".len();
-        let (true, Some(open)) = (before_ok, open) else {
-            continue;
-        };
-        let args_start = start + open;
-        let line = text[..start].matches('\n').count() + 1;
-        let (files, end) = parse_args(&text[args_start..]);
-        let end_abs = args_start + end;
-        let mut shown = text[start..end_abs].to_owned();
-        if shown.len() > 200 {
-            let mut cut = 200;
-            while !shown.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            shown.truncate(cut);
-        }
-        let call = TemplateCall {
-            template: path.to_owned(),
-            line,
-            files: files.clone().unwrap_or_default(),
-            text: shown,
-            problem: match &files {
-                Ok(files) if files.is_empty() => Some(CallProblem::NoArguments),
-                Ok(_) => None,
-                Err(problem) => Some(*problem),
-            },
-        };
-        if call.problem.is_none() {
-            scan.literal.push(call);
-        } else {
-            scan.non_literal.push(call);
-        }
-        at = end_abs.max(at);
-    }
-}
-
-/// Parses `'a', "b")`: `Ok(files)` when every argument is a string literal, else why not,
-/// and the length consumed (through the `)`, or to the end of the line when it is not
-/// found).
-fn parse_args(text: &str) -> (Result<Vec<String>, CallProblem>, usize) {
-    let chars: Vec<(usize, char)> = text.char_indices().collect();
-    let mut files = Vec::new();
-    let mut i = 0;
-    let skip_ws = |i: &mut usize| {
-        while *i < chars.len() && chars[*i].1.is_whitespace() {
-            *i += 1;
-        }
-    };
-    let give_up = |at: usize| {
-        let end = text
-            .find(')')
-            .map(|p| p + 1)
-            .or_else(|| text.find('\n'))
-            .unwrap_or(text.len());
-        // The argument that stopped the parse: a number or a constant is a literal of
-        // another type; anything else is a variable or an expression.
-        let start = chars.get(at).map_or(text.len(), |&(pos, _)| pos);
-        let token = text[start..]
-            .split([',', ')', '\n'])
-            .next()
-            .unwrap_or_default()
-            .trim();
-        let constant = matches!(token, "none" | "None" | "true" | "True" | "false" | "False")
-            || (token.bytes().any(|b| b.is_ascii_digit()) && token.parse::<f64>().is_ok());
-        let problem = if constant {
-            CallProblem::NonString
-        } else {
-            CallProblem::NonLiteral
-        };
-        (Err(problem), end)
-    };
-    loop {
-        skip_ws(&mut i);
-        let Some(&(_, c)) = chars.get(i) else {
-            return give_up(i);
-        };
-        if c == ')' {
-            return (Ok(files), chars[i].0 + 1);
-        }
-        if c != '"' && c != '\'' {
-            return give_up(i);
-        }
-        let quote = c;
-        i += 1;
-        let mut value = String::new();
-        loop {
-            let Some(&(_, c)) = chars.get(i) else {
-                return give_up(i);
-            };
-            i += 1;
-            if c == '\\' {
-                if let Some(&(_, escaped)) = chars.get(i) {
-                    value.push(escaped);
-                    i += 1;
-                }
-            } else if c == quote {
-                break;
-            } else {
-                value.push(c);
-            }
-        }
-        files.push(value);
-        skip_ws(&mut i);
-        match chars.get(i) {
-            Some(&(pos, ')')) => return (Ok(files), pos + 1),
-            Some(&(_, ',')) => i += 1,
-            _ => return give_up(i),
-        }
-    }
-}
-
 /// One bundle that failed to build.
 #[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]
@@ -452,6 +228,8 @@ pub struct PrecompileReport {
     /// Calls that cannot be precompiled (not built): no arguments, or arguments that
     /// are not string literals ([`TemplateCall::problem`] says which).
     pub non_literal: Vec<TemplateCall>,
+    /// For each bundle key (built or failed), the first call for it: `template:line`.
+    pub found_at: BTreeMap<String, String>,
     /// The manifest written (none when a bundle failed: the previous one stays).
     pub manifest: Option<PathBuf>,
     /// Files removed by pruning.
@@ -515,6 +293,8 @@ pub fn precompile(
     let total = bundles.len();
     for (index, (key, call)) in bundles.iter().enumerate() {
         progress(index + 1, total, key);
+        let found_at = format!("{}:{}", call.template.display(), call.line);
+        report.found_at.insert(key.clone(), found_at);
         let files: Vec<&str> = call.files.iter().map(String::as_str).collect();
         match assets.build(&files) {
             Ok(built) => {
@@ -546,56 +326,4 @@ pub fn precompile(
         }
     }
     Ok(report)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn finds_literal_and_other_calls() {
-        let mut scan = TemplateScan::default();
-        let text = "{{ static('css/a.css', \"css/b.css\") }}\n{{ mystatic('x.css') }}\n\
-                    {{ static_url(name) }} {{ static( 'js/a.js' , ) }}\n{{ static(";
-        scan_text(Path::new("t.html"), text, &mut scan);
-        let literal: Vec<_> = scan
-            .literal
-            .iter()
-            .map(|c| (c.line, c.files.clone()))
-            .collect();
-        assert_eq!(
-            literal,
-            vec![
-                (1, vec!["css/a.css".to_owned(), "css/b.css".to_owned()]),
-                (3, vec!["js/a.js".to_owned()])
-            ]
-        );
-        let other: Vec<_> = scan
-            .non_literal
-            .iter()
-            .map(|c| (c.line, c.text.clone()))
-            .collect();
-        assert_eq!(
-            other,
-            vec![
-                (3, "static_url(name)".to_owned()),
-                (4, "static(".to_owned())
-            ]
-        );
-        let mut scan = TemplateScan::default();
-        let text = "{{ static() }} {{ static(-1.5) }} {{ static('a.js', False) }} \
-                    {{ static(nan) }} {{ static('a.js', x + 1) }}";
-        scan_text(Path::new("t.html"), text, &mut scan);
-        let problems: Vec<_> = scan.non_literal.iter().map(|c| c.problem).collect();
-        assert_eq!(
-            problems,
-            [
-                Some(CallProblem::NoArguments),
-                Some(CallProblem::NonString),
-                Some(CallProblem::NonString),
-                Some(CallProblem::NonLiteral),
-                Some(CallProblem::NonLiteral),
-            ]
-        );
-    }
 }
