@@ -52,7 +52,7 @@ pub enum RecordError {
     /// Bytes follow the body.
     #[error("{0} unexpected bytes after the record")]
     TrailingBytes(u64),
-    /// The message encodes to more than [`MAX_RECORD_BYTES`] (64 MiB).
+    /// The message encodes to more than the 64 MiB a record may hold.
     #[error("the message encodes to {0} bytes, over the limit of {MAX_RECORD_BYTES}")]
     BodyTooLarge(usize),
     /// The message could not be encoded at all.
