@@ -460,11 +460,16 @@ fn bad_headers_are_ignored() {
 fn insert_remove_clear() {
     let (mut jar, _) = jar();
     jar.insert(
-        StoredCookie::new("a", "1", "Example.com")
-            .with_subdomains()
-            .with_path("/x"),
+        StoredCookie::builder("a", "1", "Example.com")
+            .subdomains()
+            .path("/x")
+            .build(),
     );
-    jar.insert(StoredCookie::new("b", "2", "example.com").with_secure(true));
+    jar.insert(
+        StoredCookie::builder("b", "2", "example.com")
+            .secure(true)
+            .build(),
+    );
     assert_eq!(
         jar.header_for("https://www.example.com/x/y").as_deref(),
         Some("a=1")

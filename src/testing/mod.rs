@@ -57,7 +57,9 @@ pub use client::TestClient;
 /// The `cookie` crate, whose [`Cookie`](cookie::Cookie) [`StoredCookie::to_cookie`] gives.
 pub use cookie;
 pub use error::Error;
-pub use jar::{CookieJar, Error as CookieError, RequestSite, SameSite, StoredCookie};
+pub use jar::{
+    CookieJar, Error as CookieError, RequestSite, SameSite, StoredCookie, StoredCookieBuilder,
+};
 pub use multipart::Multipart;
 pub use request::RequestBuilder;
 pub use response::{Error as ResponseError, Redirect, SetCookie, TestResponse};

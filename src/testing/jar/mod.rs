@@ -12,4 +12,4 @@ mod stored_cookie;
 pub(crate) use parse::parse_set_cookie;
 pub(crate) use rules::same_site;
 pub use store::{CookieJar, Error};
-pub use stored_cookie::{RequestSite, SameSite, StoredCookie};
+pub use stored_cookie::{RequestSite, SameSite, StoredCookie, StoredCookieBuilder};

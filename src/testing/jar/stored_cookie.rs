@@ -79,7 +79,8 @@ pub struct StoredCookie {
 
 impl StoredCookie {
     /// A host-only session cookie for `host` with path `/`, to be put in a jar with
-    /// [`CookieJar::insert`](super::CookieJar::insert). `host` is lower-cased; the builder methods change the rest.
+    /// [`CookieJar::insert`](super::CookieJar::insert). `host` is lower-cased. For any
+    /// other path, scope or flag, use [`builder`](Self::builder).
     pub fn new(name: impl Into<String>, value: impl Into<String>, host: &str) -> Self {
         StoredCookie {
             name: name.into(),
@@ -95,35 +96,31 @@ impl StoredCookie {
             seq: 0,
         }
     }
-    /// Sets the path (a path not starting with `/` becomes `/`).
-    pub fn with_path(mut self, path: &str) -> Self {
-        self.path = if path.starts_with('/') {
-            path.to_owned()
-        } else {
-            "/".to_owned()
-        };
-        self
+
+    /// Builds a cookie for `host` attribute by attribute:
+    ///
+    /// ```
+    /// use squall::testing::{CookieJar, StoredCookie};
+    ///
+    /// let mut jar = CookieJar::new();
+    /// jar.insert(
+    ///     StoredCookie::builder("sid", "42", "example.com")
+    ///         .path("/app")
+    ///         .subdomains()
+    ///         .secure(true)
+    ///         .build(),
+    /// );
+    /// assert_eq!(jar.header_for("https://www.example.com/app/x").as_deref(), Some("sid=42"));
+    /// assert_eq!(jar.header_for("http://www.example.com/app/x"), None); // Secure
+    /// ```
+    pub fn builder(
+        name: impl Into<String>,
+        value: impl Into<String>,
+        host: &str,
+    ) -> StoredCookieBuilder {
+        StoredCookieBuilder(StoredCookie::new(name, value, host))
     }
-    /// Sends the cookie to subdomains of its domain too (as a `Domain` attribute does).
-    pub fn with_subdomains(mut self) -> Self {
-        self.host_only = false;
-        self
-    }
-    /// Marks the cookie `Secure`.
-    pub fn with_secure(mut self, secure: bool) -> Self {
-        self.secure = secure;
-        self
-    }
-    /// Marks the cookie `HttpOnly`.
-    pub fn with_http_only(mut self, http_only: bool) -> Self {
-        self.http_only = http_only;
-        self
-    }
-    /// Sets the expiry time (a persistent cookie); `None` makes it a session cookie.
-    pub fn with_expires(mut self, expires: Option<SystemTime>) -> Self {
-        self.expires = expires;
-        self
-    }
+
     /// The cookie's name.
     pub fn name(&self) -> &str {
         &self.name
@@ -194,4 +191,50 @@ pub(super) fn far_future() -> SystemTime {
         .checked_add(Duration::from_secs(253_402_300_799))
         .or_else(|| UNIX_EPOCH.checked_add(Duration::from_secs(u64::from(u32::MAX))))
         .unwrap_or(UNIX_EPOCH)
+}
+
+/// Builds a [`StoredCookie`]; see [`StoredCookie::builder`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct StoredCookieBuilder(StoredCookie);
+
+impl StoredCookieBuilder {
+    /// Sets the path (a path not starting with `/` becomes `/`).
+    pub fn path(mut self, path: &str) -> Self {
+        self.0.path = if path.starts_with('/') {
+            path.to_owned()
+        } else {
+            "/".to_owned()
+        };
+        self
+    }
+    /// Sends the cookie to subdomains of its domain too (as a `Domain` attribute does).
+    pub fn subdomains(mut self) -> Self {
+        self.0.host_only = false;
+        self
+    }
+    /// Marks the cookie `Secure` (sent over https only).
+    pub fn secure(mut self, secure: bool) -> Self {
+        self.0.secure = secure;
+        self
+    }
+    /// Marks the cookie `HttpOnly`.
+    pub fn http_only(mut self, http_only: bool) -> Self {
+        self.0.http_only = http_only;
+        self
+    }
+    /// Sets the `SameSite` attribute.
+    pub fn same_site(mut self, same_site: SameSite) -> Self {
+        self.0.same_site = Some(same_site);
+        self
+    }
+    /// Sets the expiry time (a persistent cookie); `None` makes it a session cookie.
+    pub fn expires(mut self, expires: Option<SystemTime>) -> Self {
+        self.0.expires = expires;
+        self
+    }
+    /// The cookie.
+    pub fn build(self) -> StoredCookie {
+        self.0
+    }
 }
