@@ -28,10 +28,8 @@ pub use config::{SmtpConfig, Tls};
 pub use error::{ErrorClass, SmtpError, Step};
 
 use std::fmt;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::Poll;
 
 use async_trait::async_trait;
 use lettre::transport::smtp::commands::Rset;
@@ -81,25 +79,29 @@ impl SmtpMailer {
     }
 
     /// Sends `messages` (each with its index in the report) over up to `max_connections`
-    /// connections and fills in `outcomes`.
-    ///
-    /// The workers run on the calling task, so they borrow the messages: no message is
-    /// copied to hand it to a spawned task.
+    /// connections, one spawned task each so that they run on every worker thread, and
+    /// fills in `outcomes`. A message's body is `Bytes`: handing it to a task shares it.
     async fn send_all(
         &self,
-        messages: &[(usize, &RenderedEmail)],
+        messages: Vec<(usize, RenderedEmail)>,
         mut outcomes: Vec<Option<Outcome>>,
     ) -> Result<SendReport, Error> {
         let workers = self.inner.config.max_connections.min(messages.len());
-        let next = AtomicUsize::new(0);
-        let results = join_all(
-            (0..workers)
-                .map(|_| self.inner.worker(messages, &next))
-                .collect(),
-        )
-        .await;
-        for (index, outcome) in results.into_iter().flatten() {
-            outcomes[index] = Some(outcome);
+        let messages = Arc::new(messages);
+        let next = Arc::new(AtomicUsize::new(0));
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..workers {
+            tasks.spawn(Arc::clone(&self.inner).worker(Arc::clone(&messages), Arc::clone(&next)));
+        }
+        while let Some(joined) = tasks.join_next().await {
+            let results = joined.map_err(|e| {
+                Error::Io(std::io::Error::other(format!(
+                    "an SMTP worker task failed: {e}"
+                )))
+            })?;
+            for (index, outcome) in results {
+                outcomes[index] = Some(outcome);
+            }
         }
         let mut outcomes: Vec<Outcome> = outcomes
             .into_iter()
@@ -137,26 +139,25 @@ impl Mailer for SmtpMailer {
                 Err(e) => outcomes.push(Some(Outcome::Failed(e.into()))),
             }
         }
-        let to_send: Vec<(usize, &RenderedEmail)> = rendered.iter().map(|(i, m)| (*i, m)).collect();
-        self.send_all(&to_send, outcomes).await
+        self.send_all(rendered, outcomes).await
     }
 }
 
 #[async_trait]
 impl Transport for SmtpMailer {
     async fn send_rendered(&self, messages: &[RenderedEmail]) -> Result<SendReport, Error> {
-        let to_send: Vec<(usize, &RenderedEmail)> = messages.iter().enumerate().collect();
+        let to_send: Vec<(usize, RenderedEmail)> = messages.iter().cloned().enumerate().collect();
         let outcomes = messages.iter().map(|_| None).collect();
-        self.send_all(&to_send, outcomes).await
+        self.send_all(to_send, outcomes).await
     }
 }
 
 impl Pool {
     /// Takes messages from `next` until none are left, on one connection.
     async fn worker(
-        &self,
-        messages: &[(usize, &RenderedEmail)],
-        next: &AtomicUsize,
+        self: Arc<Self>,
+        messages: Arc<Vec<(usize, RenderedEmail)>>,
+        next: Arc<AtomicUsize>,
     ) -> Vec<(usize, Outcome)> {
         let mut out = Vec::new();
         let Ok(_permit) = self.permits.acquire().await else {
@@ -165,9 +166,10 @@ impl Pool {
         let mut conn: Option<Connection> = None;
         loop {
             let i = next.fetch_add(1, Ordering::Relaxed);
-            let Some(&(index, message)) = messages.get(i) else {
+            let Some((index, message)) = messages.get(i) else {
                 break;
             };
+            let index = *index;
             let mut current = match conn.take() {
                 Some(c) => c,
                 None => match self.checkout().await {
@@ -221,31 +223,4 @@ impl Pool {
         }
         out
     }
-}
-
-/// Runs `futures` concurrently on the calling task and returns their outputs, in the
-/// order they finished. For a handful of connection workers, polling each on every wake
-/// costs less than spawning them.
-async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
-    let mut pending: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
-    let mut done = Vec::with_capacity(pending.len());
-    std::future::poll_fn(|cx| {
-        let mut i = 0;
-        while i < pending.len() {
-            match pending[i].as_mut().poll(cx) {
-                Poll::Ready(output) => {
-                    done.push(output);
-                    drop(pending.swap_remove(i));
-                }
-                Poll::Pending => i += 1,
-            }
-        }
-        if pending.is_empty() {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
-    })
-    .await;
-    done
 }
