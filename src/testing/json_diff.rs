@@ -1,5 +1,6 @@
 //! Where two JSON values first differ, as a JSON path (`$.user.roles[2]`) with both sides,
-//! for [`TestResponse::assert_json`](super::TestResponse::assert_json).
+//! for [`TestResponse::assert_json`](super::TestResponse::assert_json) and
+//! [`TestResponse::assert_json_include`](super::TestResponse::assert_json_include).
 
 use std::fmt::Write as _;
 
@@ -17,23 +18,34 @@ pub(super) struct Difference {
     pub(super) got: String,
 }
 
+/// How two values are compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Mode {
+    /// The values are equal.
+    Equal,
+    /// `got` includes `expected`: an object may have keys that the expected object does
+    /// not name, at any depth; arrays still have the same length, element by element;
+    /// scalars are equal.
+    Include,
+}
+
 /// How much of one side a message shows.
 const SHOWN: usize = 200;
 
-/// `None` when the values are equal.
-pub(super) fn first_difference(expected: &Value, got: &Value) -> Option<Difference> {
+/// `None` when the values match under `mode`.
+pub(super) fn first_difference(expected: &Value, got: &Value, mode: Mode) -> Option<Difference> {
     let mut path = String::from("$");
-    walk(expected, got, &mut path)
+    walk(expected, got, mode, &mut path)
 }
 
-fn walk(expected: &Value, got: &Value, path: &mut String) -> Option<Difference> {
+fn walk(expected: &Value, got: &Value, mode: Mode, path: &mut String) -> Option<Difference> {
     match (expected, got) {
         (Value::Object(e), Value::Object(g)) => {
             for (key, e_value) in e {
                 let len = path.len();
                 push_key(path, key);
                 let found = match g.get(key) {
-                    Some(g_value) => walk(e_value, g_value, path),
+                    Some(g_value) => walk(e_value, g_value, mode, path),
                     None => Some(Difference {
                         path: path.clone(),
                         expected: show(e_value),
@@ -44,6 +56,9 @@ fn walk(expected: &Value, got: &Value, path: &mut String) -> Option<Difference> 
                     return found;
                 }
                 path.truncate(len);
+            }
+            if mode == Mode::Include {
+                return None;
             }
             let (key, g_value) = g.iter().find(|(k, _)| !e.contains_key(*k))?;
             push_key(path, key);
@@ -57,7 +72,7 @@ fn walk(expected: &Value, got: &Value, path: &mut String) -> Option<Difference> 
             for (i, (e_value, g_value)) in e.iter().zip(g).enumerate() {
                 let len = path.len();
                 let _ = write!(path, "[{i}]");
-                if let found @ Some(_) = walk(e_value, g_value, path) {
+                if let found @ Some(_) = walk(e_value, g_value, mode, path) {
                     return found;
                 }
                 path.truncate(len);
@@ -124,14 +139,55 @@ mod tests {
     use serde_json::json;
 
     fn at(expected: Value, got: Value) -> (String, String, String) {
-        let d = first_difference(&expected, &got).expect("a difference");
+        let d = first_difference(&expected, &got, Mode::Equal).expect("a difference");
         (d.path, d.expected, d.got)
+    }
+
+    fn included(expected: Value, got: Value) -> Option<(String, String, String)> {
+        first_difference(&expected, &got, Mode::Include).map(|d| (d.path, d.expected, d.got))
     }
 
     #[test]
     fn equal_values_have_none() {
         let v = json!({"a": [1, {"b": null}], "c": "x"});
-        assert_eq!(first_difference(&v, &v.clone()), None);
+        assert_eq!(first_difference(&v, &v.clone(), Mode::Equal), None);
+        assert_eq!(first_difference(&v, &v.clone(), Mode::Include), None);
+    }
+
+    #[test]
+    fn include_allows_extra_keys_at_any_depth_but_not_extra_elements() {
+        assert_eq!(
+            included(
+                json!({"a": {"b": 1}, "l": [{"x": 1}]}),
+                json!({"a": {"b": 1, "c": 2}, "l": [{"x": 1, "y": 2}], "z": 3})
+            ),
+            None
+        );
+        assert_eq!(included(json!({}), json!({"a": 1})), None);
+        assert_eq!(
+            included(json!({"a": {"b": 1}}), json!({"a": {"c": 1}})),
+            Some(("$.a.b".into(), "1".into(), "nothing (no such key)".into()))
+        );
+        assert_eq!(
+            included(json!([{"x": 1}]), json!([{"x": 1}, {"x": 2}])),
+            Some((
+                "$[1]".into(),
+                "nothing (an array of 1)".into(),
+                "{\"x\":2}".into()
+            ))
+        );
+        assert_eq!(
+            included(json!([1, 2]), json!([1])),
+            Some(("$[1]".into(), "2".into(), "nothing (an array of 1)".into()))
+        );
+        assert_eq!(
+            included(json!({"a": 1}), json!([1])),
+            Some(("$".into(), "{\"a\":1}".into(), "[1]".into()))
+        );
+        assert_eq!(
+            included(json!(1), json!(1.0)).map(|d| d.0),
+            Some("$".into())
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use http::{HeaderMap, Method, StatusCode};
 use url::Url;
 
 use super::jar::parse_set_cookie;
-use super::json_diff::first_difference;
+use super::json_diff::{Mode, first_difference};
 
 /// Why a response body could not be read as asked.
 #[derive(Debug, thiserror::Error)]
@@ -304,24 +304,48 @@ impl TestResponse {
     /// the request, the status and the body.
     #[track_caller]
     pub fn assert_json<T: serde::Serialize + ?Sized>(&self, expected: &T) -> &Self {
+        self.json_matches("assert_json", expected, Mode::Equal)
+    }
+    /// Asserts that the body is JSON that includes `expected`.
+    ///
+    /// Objects match as subsets: every key of an expected object must be in the body's
+    /// object, with a value that includes the expected value; keys the expected object does
+    /// not name are ignored, at any depth. Arrays match element by element and must have
+    /// the same length: each expected element is included in the body's element at the
+    /// same index, and an extra or a missing element is a difference. Other values must be
+    /// equal. The body may be any JSON value, a top-level array too.
+    ///
+    /// A failure names the first difference as a JSON path with both sides, as
+    /// [`assert_json`](Self::assert_json) does:
+    /// `assert_json_include failed at $.items[1].name: expected "b", got "c"`.
+    #[track_caller]
+    pub fn assert_json_include<T: serde::Serialize + ?Sized>(&self, expected: &T) -> &Self {
+        self.json_matches("assert_json_include", expected, Mode::Include)
+    }
+
+    #[track_caller]
+    fn json_matches<T: serde::Serialize + ?Sized>(
+        &self,
+        name: &str,
+        expected: &T,
+        mode: Mode,
+    ) -> &Self {
         let expected = match serde_json::to_value(expected) {
             Ok(v) => v,
             Err(e) => self.fail(format_args!(
-                "assert_json failed: the expected value is not JSON: {e}"
+                "{name} failed: the expected value is not JSON: {e}"
             )),
         };
         match serde_json::from_slice::<serde_json::Value>(&self.body) {
             Ok(got) => {
-                if let Some(d) = first_difference(&expected, &got) {
+                if let Some(d) = first_difference(&expected, &got, mode) {
                     self.fail(format_args!(
-                        "assert_json failed at {}: expected {}, got {}",
+                        "{name} failed at {}: expected {}, got {}",
                         d.path, d.expected, d.got
                     ))
                 }
             }
-            Err(e) => self.fail(format_args!(
-                "assert_json failed: the body is not JSON ({e})"
-            )),
+            Err(e) => self.fail(format_args!("{name} failed: the body is not JSON ({e})")),
         }
         self
     }
