@@ -13,7 +13,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use squall::assets::{CallProblem, PrecompileConfig, PrecompileReport, Retention};
+use squall::assets::{
+    Browsers, BuildOptions, CallProblem, DEFAULT_BROTLI_QUALITY, JsEngine, PrecompileConfig,
+    PrecompileReport, Precompression, Retention,
+};
 
 const EXIT_FAILED: u8 = 1;
 const EXIT_USAGE: u8 = 2;
@@ -54,16 +57,59 @@ struct Cli {
     /// Print the report as one JSON object.
     #[arg(long)]
     json: bool,
+    /// The browsers the CSS must work in, as a browserslist query ("safari 14, chrome
+    /// 90", "defaults"). Default: Safari 14, Chrome 90, Firefox 90, Edge 90, iOS 14.
+    #[arg(long, value_name = "QUERY", value_parser = Browsers::from_browserslist)]
+    targets: Option<Browsers>,
+    /// The JS minifier: oxc, or minify-js when built with the `minify-js` feature.
+    #[arg(long, value_enum, default_value_t = Engine::Oxc)]
+    js_engine: Engine,
+    /// Write no .gz/.br siblings next to the bundles.
+    #[arg(long)]
+    no_precompress: bool,
+    /// Brotli's quality for the .br siblings, 0 (fastest) to 11 (smallest).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_BROTLI_QUALITY,
+          value_parser = clap::value_parser!(u32).range(0..=11))]
+    brotli_quality: u32,
+}
+
+/// `--js-engine`'s values.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum Engine {
+    Oxc,
+    MinifyJs,
 }
 
 fn main() -> ExitCode {
     squall::cli::init_logging();
     let cli = Cli::parse();
+    let js_engine = match cli.js_engine {
+        Engine::Oxc => JsEngine::Oxc,
+        #[cfg(feature = "minify-js")]
+        Engine::MinifyJs => JsEngine::MinifyJs,
+        #[cfg(not(feature = "minify-js"))]
+        Engine::MinifyJs => {
+            eprintln!(
+                "static-bundle: --js-engine minify-js: this build lacks the `minify-js` feature"
+            );
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let options = BuildOptions::default()
+        .browsers(cli.targets.unwrap_or_default())
+        .js_engine(js_engine)
+        .precompression(if cli.no_precompress {
+            Precompression::Off
+        } else {
+            Precompression::On
+        })
+        .brotli_quality(cli.brotli_quality);
     let config = PrecompileConfig::new(cli.templates, cli.static_dir, cli.out)
         .url_prefix(cli.url_prefix)
         .cdn_prefix(cli.cdn_prefix)
         .prune_older_than(cli.prune_older_than)
-        .keep(cli.keep);
+        .keep(cli.keep)
+        .options(options);
     let report = match config.run(|i, n, key| eprintln!("static-bundle: [{i}/{n}] {key}")) {
         Ok(report) => report,
         Err(error) => {

@@ -348,3 +348,124 @@ fn template_functions_say_what_is_wrong_with_their_arguments() {
     let err = render("{{ static('js/nope.js') }}");
     assert!(err.contains("static(): js/nope.js: no such file"), "{err}");
 }
+
+/// A site with one stylesheet, `css/t.css`, used by one template.
+fn css_site(css: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("templates")).unwrap();
+    std::fs::create_dir_all(dir.path().join("static/css")).unwrap();
+    std::fs::write(
+        dir.path().join("templates/base.html"),
+        r#"{{ static("css/t.css") }}"#,
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("static/css/t.css"), css).unwrap();
+    dir
+}
+
+/// Runs `static-bundle --json` with `extra` and returns the one bundle's report.
+fn build_one(root: &Path, extra: &[&str]) -> serde_json::Value {
+    let run = static_bundle(root, &[&["--json"], extra].concat());
+    let (stdout, stderr) = (text(&run.stdout), text(&run.stderr));
+    assert_eq!(run.status.code(), Some(0), "{stdout}{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    report["bundles"][0].clone()
+}
+
+fn read_out(root: &Path, name: &str) -> Vec<u8> {
+    std::fs::read(out_dir(root).join(name)).unwrap()
+}
+
+#[test]
+fn no_precompress_writes_no_gz_or_br() {
+    let dir = css_site("a { color: red }");
+    let bundle = build_one(dir.path(), &["--no-precompress"]);
+    assert_eq!(
+        (&bundle["gzip"], &bundle["brotli"]),
+        (&serde_json::Value::Null, &serde_json::Value::Null)
+    );
+    let names: Vec<String> = std::fs::read_dir(out_dir(dir.path()))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().any(|n| n.ends_with(".css")), "{names:?}");
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.ends_with(".gz") || n.ends_with(".br")),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn targets_change_how_css_is_lowered() {
+    // Chrome 40 predates `#rrggbbaa` (Chrome 62); the default targets all have it.
+    let css = ".a { background: #ff000080 }";
+    let default = css_site(css);
+    let bundle = build_one(default.path(), &[]);
+    let baseline = text(&read_out(default.path(), bundle["file"].as_str().unwrap()));
+    assert_eq!(baseline, ".a{background:#ff000080}\n");
+    let old = css_site(css);
+    let bundle = build_one(old.path(), &["--targets", "chrome 40"]);
+    let lowered = text(&read_out(old.path(), bundle["file"].as_str().unwrap()));
+    assert_eq!(lowered, ".a{background:rgba(255,0,0,.5)}\n");
+}
+
+#[test]
+fn a_bad_targets_query_exits_2_naming_it() {
+    let dir = css_site("a { color: red }");
+    let run = static_bundle(dir.path(), &["--targets", "netscape 4"]);
+    let stderr = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("\"netscape 4\""), "{stderr}");
+    assert!(
+        !out_dir(dir.path()).exists(),
+        "bad usage changes nothing on disk"
+    );
+}
+
+#[test]
+fn brotli_quality_sets_the_br_compression() {
+    let css: String = (0..400)
+        .map(|i| {
+            format!(
+                ".c{i} {{ margin: {}px {}px; color: #{:06x} }}\n",
+                i % 17,
+                i % 29,
+                i * 7919
+            )
+        })
+        .collect();
+    let best = css_site(&css);
+    let bundle = build_one(best.path(), &[]);
+    let best_br = read_out(
+        best.path(),
+        &format!("{}.br", bundle["file"].as_str().unwrap()),
+    );
+    let fast = css_site(&css);
+    let bundle = build_one(fast.path(), &["--brotli-quality", "1"]);
+    let fast_br = read_out(
+        fast.path(),
+        &format!("{}.br", bundle["file"].as_str().unwrap()),
+    );
+    assert_eq!(bundle["brotli"].as_u64(), Some(fast_br.len() as u64));
+    assert!(
+        fast_br.len() > best_br.len(),
+        "{} vs {}",
+        fast_br.len(),
+        best_br.len()
+    );
+    let run = static_bundle(fast.path(), &["--brotli-quality", "12"]);
+    assert_eq!(run.status.code(), Some(2));
+}
+
+#[test]
+fn a_bogus_js_engine_exits_2() {
+    let dir = css_site("a { color: red }");
+    let run = static_bundle(dir.path(), &["--js-engine", "uglify"]);
+    let stderr = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("uglify"), "{stderr}");
+    let run = static_bundle(dir.path(), &["--js-engine", "oxc"]);
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run.stderr));
+}

@@ -188,6 +188,8 @@ pub(crate) struct Options {
     pub minify: bool,
     /// When to write the `.gz` and `.br` siblings.
     pub precompress: When,
+    /// Brotli's quality for the `.br` sibling (0–11).
+    pub brotli_quality: u32,
     /// CSS browser targets.
     pub browsers: Browsers,
     /// The JS minifier.
@@ -342,11 +344,17 @@ pub(crate) fn build(
         minified: was_minified,
         file: name.clone(),
     };
-    let sizes = compress::siblings(output_dir, &name, code.into_bytes(), options.precompress)
-        .map_err(|e| BundleError::Io {
-            path: target,
-            source: e,
-        })?;
+    let sizes = compress::siblings(
+        output_dir,
+        &name,
+        code.into_bytes(),
+        options.precompress,
+        options.brotli_quality,
+    )
+    .map_err(|e| BundleError::Io {
+        path: target,
+        source: e,
+    })?;
     if let Some((gzip, brotli)) = sizes {
         report.gzip = Some(gzip);
         report.brotli = Some(brotli);

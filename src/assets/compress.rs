@@ -1,8 +1,9 @@
 //! The `.gz` and `.br` siblings of a bundle, which the service from
 //! [`serve_immutable`](super::serve_immutable) sends to clients that accept them.
 //!
-//! Gzip at the best level and brotli at quality 11, each written atomically and only when
-//! not there yet. `static-bundle` writes them before it reports; at run time they are
+//! Gzip at the best level and brotli at [`DEFAULT_BROTLI_QUALITY`] (11) unless
+//! [`BuildOptions::brotli_quality`](super::BuildOptions::brotli_quality) says otherwise,
+//! each written atomically and only when not there yet. `static-bundle` writes them before it reports; at run time they are
 //! written on a background thread, so the first page need not wait for brotli.
 //!
 //! ```
@@ -33,6 +34,9 @@ use std::path::Path;
 
 use super::digest::write_atomic;
 
+/// Brotli's quality unless set otherwise: 11, the best.
+pub const DEFAULT_BROTLI_QUALITY: u32 = 11;
+
 /// Whether builds write `.gz` and `.br` siblings next to each bundle.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -57,21 +61,23 @@ pub(crate) enum When {
 }
 
 /// Writes the siblings of `dir/name` (whose bytes are `bytes`) as `when` says; returns
-/// their sizes when written inline.
+/// their sizes when written inline. `brotli_quality` above 11 counts as 11.
 pub(crate) fn siblings(
     dir: &Path,
     name: &str,
     bytes: Vec<u8>,
     when: When,
+    brotli_quality: u32,
 ) -> io::Result<Option<(u64, u64)>> {
+    let quality = brotli_quality.min(DEFAULT_BROTLI_QUALITY);
     match when {
-        When::Inline => precompress(dir, name, &bytes).map(Some),
+        When::Inline => precompress(dir, name, &bytes, quality).map(Some),
         When::Background => {
             let (dir, name) = (dir.to_owned(), name.to_owned());
             let spawned = std::thread::Builder::new()
                 .name("squall-precompress".into())
                 .spawn(move || {
-                    if let Err(error) = precompress(&dir, &name, &bytes) {
+                    if let Err(error) = precompress(&dir, &name, &bytes, quality) {
                         tracing::warn!(%error, file = %name, "writing .gz/.br siblings failed");
                     }
                 });
@@ -85,10 +91,10 @@ pub(crate) fn siblings(
 }
 
 /// Writes `<name>.gz` and `<name>.br` next to `name` in `dir`, atomically, unless they are
-/// there already; returns their sizes.
-fn precompress(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<(u64, u64)> {
+/// there already (brotli at `quality`); returns their sizes.
+fn precompress(dir: &Path, name: &str, bytes: &[u8], quality: u32) -> io::Result<(u64, u64)> {
     let gz = sibling(dir, &format!("{name}.gz"), || gzip(bytes))?;
-    let br = sibling(dir, &format!("{name}.br"), || brotli(bytes))?;
+    let br = sibling(dir, &format!("{name}.br"), || brotli(bytes, quality))?;
     Ok((gz, br))
 }
 
@@ -118,11 +124,11 @@ fn gzip(bytes: &[u8]) -> io::Result<Vec<u8>> {
     encoder.finish()
 }
 
-/// Brotli at quality 11, window 22.
-fn brotli(bytes: &[u8]) -> io::Result<Vec<u8>> {
+/// Brotli at `quality` (0–11), window 22.
+fn brotli(bytes: &[u8], quality: u32) -> io::Result<Vec<u8>> {
     let mut out = Vec::with_capacity(bytes.len() / 3);
     {
-        let mut writer = brotli::CompressorWriter::new(&mut out, 64 * 1024, 11, 22);
+        let mut writer = brotli::CompressorWriter::new(&mut out, 64 * 1024, quality, 22);
         writer.write_all(bytes)?;
         writer.flush()?;
     }
@@ -137,17 +143,17 @@ mod tests {
     fn siblings_are_written_once() {
         let dir = tempfile::tempdir().unwrap();
         let bytes = b"var a = 1; ".repeat(100);
-        let (gz, br) = siblings(dir.path(), "a.js", bytes.clone(), When::Inline)
+        let (gz, br) = siblings(dir.path(), "a.js", bytes.clone(), When::Inline, 11)
             .unwrap()
             .unwrap();
         assert!(gz < bytes.len() as u64 && br < bytes.len() as u64);
         std::fs::write(dir.path().join("b.js.gz"), b"kept").unwrap();
-        let (gz, _) = siblings(dir.path(), "b.js", bytes, When::Inline)
+        let (gz, _) = siblings(dir.path(), "b.js", bytes, When::Inline, 11)
             .unwrap()
             .unwrap();
         assert_eq!(gz, 4, "an existing sibling is left as it is");
         assert_eq!(
-            siblings(dir.path(), "c.js", Vec::new(), When::Skip).unwrap(),
+            siblings(dir.path(), "c.js", Vec::new(), When::Skip, 11).unwrap(),
             None
         );
     }

@@ -64,6 +64,35 @@ pub struct Browsers {
     pub edge: Option<u32>,
     /// iOS Safari major version, if targeted.
     pub ios_saf: Option<u32>,
+    /// Android WebView major version, if targeted.
+    pub android: Option<u32>,
+    /// Opera major version, if targeted.
+    pub opera: Option<u32>,
+    /// Samsung Internet major version, if targeted.
+    pub samsung: Option<u32>,
+    /// Internet Explorer major version, if targeted.
+    pub ie: Option<u32>,
+}
+
+/// A browserslist query [`Browsers::from_browserslist`] cannot use.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BrowsersError {
+    /// The query does not parse, or names an unknown browser or version.
+    #[error("browserslist query {query:?}: {source}")]
+    Query {
+        /// The query as given.
+        query: String,
+        /// What browserslist said.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The query parses but selects none of the browsers CSS can be lowered for.
+    #[error("browserslist query {query:?} selects no browser CSS can target")]
+    NoBrowsers {
+        /// The query as given.
+        query: String,
+    },
 }
 
 impl Default for Browsers {
@@ -82,6 +111,76 @@ impl Browsers {
         firefox: Some(90),
         edge: Some(90),
         ios_saf: Some(14),
+        android: None,
+        opera: None,
+        samsung: None,
+        ie: None,
+    };
+
+    /// The oldest version of each browser a browserslist query selects
+    /// (`"safari 14, chrome 90"`, `"> 0.5%, last 2 versions"`, `"defaults"`), by major
+    /// version: `safari 15.4` counts as 15, which only lowers more. Mobile Chrome,
+    /// Firefox and Opera count as their desktop versions, as lightningcss does; browsers
+    /// CSS cannot be lowered for (Opera Mini, KaiOS, …) are left out.
+    ///
+    /// ```
+    /// use squall::assets::Browsers;
+    /// let browsers = Browsers::from_browserslist("safari 14, chrome 90")?;
+    /// assert_eq!((browsers.safari, browsers.chrome, browsers.firefox), (Some(14), Some(90), None));
+    /// assert!(Browsers::from_browserslist("netscape 4").is_err());
+    /// # Ok::<_, squall::assets::BrowsersError>(())
+    /// ```
+    pub fn from_browserslist(query: &str) -> Result<Browsers, BrowsersError> {
+        let distribs =
+            browserslist::resolve(&[query], &browserslist::Opts::default()).map_err(|source| {
+                BrowsersError::Query {
+                    query: query.to_owned(),
+                    source: Box::new(source),
+                }
+            })?;
+        let mut browsers = Browsers::NONE;
+        for distrib in &distribs {
+            let slot = match distrib.name() {
+                "safari" => &mut browsers.safari,
+                "chrome" | "and_chr" => &mut browsers.chrome,
+                "firefox" | "and_ff" => &mut browsers.firefox,
+                "edge" => &mut browsers.edge,
+                "ios_saf" => &mut browsers.ios_saf,
+                "android" => &mut browsers.android,
+                "opera" | "op_mob" => &mut browsers.opera,
+                "samsung" => &mut browsers.samsung,
+                "ie" => &mut browsers.ie,
+                _ => continue,
+            };
+            // Versions look like `14`, `15.4` or a range `15.2-15.3`: the first major.
+            let major = distrib
+                .version()
+                .split(['-', '.'])
+                .next()
+                .and_then(|major| major.parse::<u32>().ok());
+            if let Some(major) = major {
+                *slot = Some(slot.map_or(major, |oldest| oldest.min(major)));
+            }
+        }
+        if browsers == Browsers::NONE {
+            return Err(BrowsersError::NoBrowsers {
+                query: query.to_owned(),
+            });
+        }
+        Ok(browsers)
+    }
+
+    /// No browser targeted.
+    const NONE: Browsers = Browsers {
+        safari: None,
+        chrome: None,
+        firefox: None,
+        edge: None,
+        ios_saf: None,
+        android: None,
+        opera: None,
+        samsung: None,
+        ie: None,
     };
 
     pub(crate) fn to_lightningcss(self) -> CssBrowsers {
@@ -92,7 +191,10 @@ impl Browsers {
             firefox: v(self.firefox),
             edge: v(self.edge),
             ios_saf: v(self.ios_saf),
-            ..CssBrowsers::default()
+            android: v(self.android),
+            opera: v(self.opera),
+            samsung: v(self.samsung),
+            ie: v(self.ie),
         }
     }
 }

@@ -60,8 +60,8 @@ mod scan;
 mod serve;
 
 pub use bundle::{BundleError, BundleReport, Kind};
-pub use compress::Precompression;
-pub use css::Browsers;
+pub use compress::{DEFAULT_BROTLI_QUALITY, Precompression};
+pub use css::{Browsers, BrowsersError};
 pub use css_urls::ReferenceError;
 pub use manifest::{Manifest, ManifestError};
 pub use minify::{JsEngine, MinifyError};
@@ -151,7 +151,7 @@ pub struct AssetsConfig {
 ///     .precompression(Precompression::Off);
 /// assert_eq!(options.browsers.chrome, Browsers::BASELINE.chrome);
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct BuildOptions {
     /// CSS browser targets (default [`Browsers::BASELINE`]).
@@ -161,6 +161,20 @@ pub struct BuildOptions {
     /// Whether to write `.gz` and `.br` siblings (default [`Precompression::On`]; at run
     /// time on a background thread).
     pub precompression: Precompression,
+    /// Brotli's quality for the `.br` siblings, 0 (fastest) to 11 (smallest; the
+    /// default, [`DEFAULT_BROTLI_QUALITY`]). Above 11 counts as 11.
+    pub brotli_quality: u32,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        BuildOptions {
+            browsers: Browsers::default(),
+            js_engine: JsEngine::default(),
+            precompression: Precompression::default(),
+            brotli_quality: DEFAULT_BROTLI_QUALITY,
+        }
+    }
 }
 
 impl BuildOptions {
@@ -179,6 +193,12 @@ impl BuildOptions {
     /// Sets whether to write `.gz` and `.br` siblings.
     pub fn precompression(mut self, precompression: Precompression) -> Self {
         self.precompression = precompression;
+        self
+    }
+
+    /// Sets brotli's quality for the `.br` siblings (0–11; above 11 counts as 11).
+    pub fn brotli_quality(mut self, quality: u32) -> Self {
+        self.brotli_quality = quality;
         self
     }
 }
@@ -381,6 +401,7 @@ impl Assets {
                     Precompression::On => precompress,
                     Precompression::Off => compress::When::Skip,
                 },
+                brotli_quality: options.brotli_quality,
                 browsers: options.browsers,
                 engine: options.js_engine,
             },

@@ -105,7 +105,7 @@ pub struct PrecompileConfig {
     /// When pruning, how many builds before the current one to keep whatever their age
     /// (default [`Retention::DEFAULT_KEEP`]).
     pub keep: usize,
-    /// Browser targets, JS engine, precompression.
+    /// Browser targets, JS engine, precompression and brotli quality.
     pub options: BuildOptions,
 }
 
