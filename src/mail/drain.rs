@@ -107,13 +107,14 @@ impl DrainOptions {
     /// Opens the queue `url` names (see [`queue_from_url`]) for this drain: a Redis queue
     /// gets [`lease`](Self::lease), overriding the URL's own `lease=`; a spool has no lease.
     pub fn open_queue(&self, url: &str) -> Result<Box<dyn Queue>, Error> {
-        match self.lease {
-            Some(lease) if url.starts_with("redis:") => {
-                let sep = if url.contains('?') { '&' } else { '?' };
-                queue_from_url(&format!("{url}{sep}lease={}", lease.as_secs_f64()))
-            }
-            _ => queue_from_url(url),
+        #[cfg(feature = "redis")]
+        if let Some(lease) = self.lease
+            && url.starts_with("redis:")
+        {
+            let config = super::RedisConfig::from_url(url)?.lease(lease);
+            return Ok(Box::new(super::RedisQueue::new(config)?));
         }
+        queue_from_url(url)
     }
 }
 
