@@ -337,3 +337,41 @@ async fn long_content_with_dot_lines_arrives_byte_for_byte() {
         assert_eq!(end, b"\r\n");
     }
 }
+
+/// 150 `To` recipients and a 3,000-character subject without spaces: every header line
+/// the server receives is at most 78 octets (RFC 5322 allows 998), and Python's parser
+/// unfolds and decodes both back to what was sent.
+#[tokio::test]
+async fn long_headers_are_folded_and_arrive_whole() {
+    let server = Aiosmtpd::start(Mode::Plain, Options::default());
+    let mailer = from_url(&format!("smtp://127.0.0.1:{}", server.port)).unwrap();
+    let recipients: Vec<String> = (0..150).map(|i| format!("user{i}@example.com")).collect();
+    let subject = "x".repeat(3000);
+    let mut builder = Email::builder()
+        .from("site@example.com")
+        .subject(subject.clone())
+        .text("hi");
+    for to in &recipients {
+        builder = builder.to(to.clone());
+    }
+    let email = builder.build().unwrap();
+    mailer.send(&email).await.unwrap();
+
+    let received = server.received();
+    assert_eq!(received.len(), 1);
+    let raw = String::from_utf8(b64(&received[0]["raw"])).unwrap();
+    let (head, _) = raw.split_once("\r\n\r\n").unwrap();
+    for line in head.split("\r\n") {
+        assert!(
+            line.len() <= 78,
+            "{}-octet header line: {line:.80}",
+            line.len()
+        );
+    }
+    assert_eq!(header(&received[0], "Subject"), Some(subject.as_str()));
+    assert_eq!(
+        header(&received[0], "To"),
+        Some(recipients.join(", ").as_str())
+    );
+    assert_eq!(received[0]["rcpt_tos"].as_array().unwrap().len(), 150);
+}

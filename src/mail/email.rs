@@ -26,6 +26,8 @@ use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Attachment as LettreAttachment, Mailbox, MultiPart, SinglePart};
 use serde::{Deserialize, Serialize};
 
+use super::fold::fold_headers;
+
 /// Why an [`Email`] could not be built or rendered. Each names the field at fault.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -67,6 +69,17 @@ pub enum EmailError {
         name: String,
         /// The content type as given.
         content_type: String,
+    },
+    /// A header has a word too long to fold under RFC 5322's 998-octet line limit
+    /// (a `Subject` word is encoded instead, so this is another header or a name).
+    #[error(
+        "{field}: a word in this header makes a {length}-octet line, over the 998-octet limit, and has no space to fold at"
+    )]
+    HeaderTooLong {
+        /// The header field's name.
+        field: String,
+        /// The length of the line it needs, in octets.
+        length: usize,
     },
     /// lettre refused to assemble the message; its error is the source.
     #[error("the message could not be rendered: {0}")]
@@ -196,7 +209,7 @@ impl Email {
                 let message = builder
                     .singlepart(SinglePart::plain(self.text.clone()))
                     .map_err(|e| EmailError::Render(Box::new(e)))?;
-                return Ok(self.finish(from, recipients, message));
+                return self.finish(from, recipients, message);
             }
             None => MultiPart::mixed().singlepart(SinglePart::plain(self.text.clone())),
         };
@@ -221,7 +234,7 @@ impl Email {
         let message = builder
             .multipart(body)
             .map_err(|e| EmailError::Render(Box::new(e)))?;
-        Ok(self.finish(from, recipients, message))
+        self.finish(from, recipients, message)
     }
 
     fn finish(
@@ -229,13 +242,18 @@ impl Email {
         from: Mailbox,
         recipients: Vec<String>,
         message: lettre::Message,
-    ) -> RenderedEmail {
-        RenderedEmail {
+    ) -> Result<RenderedEmail, EmailError> {
+        let bytes =
+            fold_headers(message.formatted()).map_err(|too_long| EmailError::HeaderTooLong {
+                field: too_long.field,
+                length: too_long.length,
+            })?;
+        Ok(RenderedEmail {
             from: from.email.to_string(),
             recipients,
             message_id: self.message_id.clone(),
-            bytes: message.formatted().into(),
-        }
+            bytes: bytes.into(),
+        })
     }
 }
 

@@ -26,6 +26,7 @@
 mod console;
 mod drain;
 mod email;
+mod fold;
 mod mailer;
 mod memory;
 mod queue;
