@@ -409,6 +409,57 @@ fn status_retry_failed_and_exit_codes() {
     assert_eq!(records(&after), records(&before));
 }
 
+/// aiosmtpd does not offer SMTPUTF8, so a message to a non-ASCII address can never be
+/// sent to it. That message is dead-lettered with the reason, and it does not stop the
+/// plain messages queued around it, in this run or the next.
+#[test]
+fn a_non_ascii_address_without_smtputf8_is_dead_lettered_and_the_rest_are_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ids = fill(dir.path(), 6);
+    let spool = Spool::open(SpoolConfig::new(dir.path()).durable(false)).unwrap();
+    let unsendable = Email::builder()
+        .from("site@example.com")
+        .to("jöran@exämple.com")
+        .subject("non-ASCII address")
+        .text("hi")
+        .build()
+        .unwrap();
+    runtime().block_on(spool.send(&unsendable)).unwrap();
+    ids.extend(fill(dir.path(), 6));
+    let server = Aiosmtpd::start(Mode::Plain, Options::default());
+    let via = format!("smtp://127.0.0.1:{}", server.port);
+
+    let out = run(spool_drain().args(["--queue", &queue_url(dir.path()), "--via", &via]));
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        summary.starts_with("sent 12 · deferred 0 · failed 1 · "),
+        "{summary}"
+    );
+    assert_eq!(out.status.code(), Some(1), "a permanent failure exits 1");
+    assert_eq!(
+        server.message_ids().into_iter().collect::<BTreeSet<_>>(),
+        ids
+    );
+
+    let failed = dir.path().join("failed");
+    let errors: Vec<String> = std::fs::read_dir(&failed)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "error"))
+        .map(|path| std::fs::read_to_string(path).unwrap())
+        .collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("SMTPUTF8"), "{}", errors[0]);
+
+    let out = run(spool_drain().args(["--queue", &queue_url(dir.path()), "--via", &via]));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
 #[test]
 fn bad_usage_exits_2_naming_the_flag() {
     let dir = tempfile::tempdir().unwrap();

@@ -26,7 +26,8 @@ use std::time::Duration;
 pub enum ErrorClass {
     /// Try this message again later: a 4xx reply, an I/O error or a timeout mid-message.
     Transient,
-    /// This message will never be accepted as it is: a 5xx reply.
+    /// This message will never be accepted as it is: a 5xx reply, or a need the server
+    /// cannot meet (SMTPUTF8).
     Permanent,
     /// The server could not be used at all (connect, greeting, TLS, AUTH): stop and try
     /// later, without counting it against any message.
@@ -129,6 +130,15 @@ pub enum SmtpError {
         /// What is missing.
         reason: String,
     },
+    /// The message needs an extension that the server does not offer, such as SMTPUTF8
+    /// for a non-ASCII address. The server works; this message can never be sent to it,
+    /// so it is [`ErrorClass::Permanent`] and the other messages go on.
+    MessageUnsupported {
+        /// `host:port`.
+        server: String,
+        /// What the message needs and the server lacks.
+        reason: String,
+    },
     /// The TLS settings are unusable: a root certificate that does not parse, or
     /// settings the TLS library refuses.
     TlsConfig {
@@ -162,7 +172,8 @@ impl fmt::Display for SmtpError {
                 step,
                 source,
             } => write!(f, "{server}: {step} failed: {source}"),
-            SmtpError::Unsupported { server, reason } => write!(f, "{server}: {reason}"),
+            SmtpError::Unsupported { server, reason }
+            | SmtpError::MessageUnsupported { server, reason } => write!(f, "{server}: {reason}"),
             SmtpError::TlsConfig {
                 server,
                 problem,
@@ -190,7 +201,9 @@ impl SmtpError {
             SmtpError::Reply { step, .. }
             | SmtpError::Timeout { step, .. }
             | SmtpError::Connection { step, .. } => Some(*step),
-            SmtpError::Unsupported { .. } | SmtpError::TlsConfig { .. } => None,
+            SmtpError::Unsupported { .. }
+            | SmtpError::MessageUnsupported { .. }
+            | SmtpError::TlsConfig { .. } => None,
         }
     }
 
@@ -206,6 +219,7 @@ impl SmtpError {
     pub fn class(&self) -> ErrorClass {
         match self {
             SmtpError::Unsupported { .. } | SmtpError::TlsConfig { .. } => ErrorClass::Setup,
+            SmtpError::MessageUnsupported { .. } => ErrorClass::Permanent,
             _ if self.step().is_some_and(Step::is_setup) => ErrorClass::Setup,
             SmtpError::Reply { code, .. } if (500..600).contains(code) => ErrorClass::Permanent,
             _ => ErrorClass::Transient,
@@ -255,6 +269,11 @@ mod tests {
             after: Duration::from_secs(1),
         };
         assert_eq!(timeout.class(), ErrorClass::Transient);
+        let needs_utf8 = SmtpError::MessageUnsupported {
+            server: "s".into(),
+            reason: "r".into(),
+        };
+        assert_eq!(needs_utf8.class(), ErrorClass::Permanent);
     }
 
     #[test]

@@ -36,9 +36,9 @@ impl Pool {
             !message.from.is_ascii() || message.recipients.iter().any(|r| !r.is_ascii());
         if non_ascii_address {
             if !smtp.server_info().supports_feature(Extension::SmtpUtfEight) {
-                return Err(SmtpError::Unsupported {
+                return Err(SmtpError::MessageUnsupported {
                     server: self.server.clone(),
-                    reason: "the message has non-ASCII addresses, but the server does not offer SMTPUTF8".into(),
+                    reason: "the message has non-ASCII addresses, but the server does not offer SMTPUTF8, so it can never be sent there".into(),
                 }
                 .into());
             }
