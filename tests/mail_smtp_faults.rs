@@ -377,3 +377,34 @@ async fn pipelining_is_used_only_when_offered() {
         );
     }
 }
+
+/// A server that answers 421 and closes after 3 messages on a connection, as servers
+/// under a rate limit do. The 421 is the server closing the channel, not a verdict on
+/// the next message: that message goes out at once on a new connection, and all 10 are
+/// sent over one pooled connection at a time.
+#[tokio::test]
+async fn a_421_at_mail_from_resends_on_a_new_connection() {
+    for script in both(Script::default().messages_per_connection(3)) {
+        let peer = Peer::start(script).await;
+        let mailer = SmtpMailer::new(
+            SmtpConfig::new("127.0.0.1", peer.port)
+                .timeout(SHORT)
+                .max_connections(1),
+        )
+        .unwrap();
+        let batch: Vec<Email> = (0..10)
+            .map(|i| email(&[&format!("u{i}@example.com")]))
+            .collect();
+        let report = mailer.send_messages(&batch).await.unwrap();
+        for (i, outcome) in report.outcomes.iter().enumerate() {
+            assert!(
+                matches!(outcome, Outcome::Sent { .. }),
+                "message {i}: {outcome:?}"
+            );
+        }
+        let log = peer.commands();
+        let connections = log.iter().filter(|c| *c == CONNECTED).count();
+        let contents = log.iter().filter(|c| c.starts_with("<content ")).count();
+        assert_eq!((connections, contents), (4, 10), "{log:?}");
+    }
+}

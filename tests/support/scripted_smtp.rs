@@ -28,6 +28,9 @@ pub struct Script {
     pub rules: Vec<(&'static str, Act)>,
     pub in_data: Option<Act>,
     pub after_data: Act,
+    /// After this many messages on one connection, the next `MAIL` gets a 421 and the
+    /// connection closes, as rate-limiting servers do.
+    pub messages_per_connection: Option<usize>,
 }
 
 impl Default for Script {
@@ -38,6 +41,7 @@ impl Default for Script {
             rules: Vec::new(),
             in_data: None,
             after_data: Act::Reply("250 2.0.0 queued"),
+            messages_per_connection: None,
         }
     }
 }
@@ -50,6 +54,11 @@ impl Script {
     /// The same script, with the other EHLO reply.
     pub fn without_pipelining(mut self) -> Self {
         self.ehlo = PLAIN_EHLO;
+        self
+    }
+
+    pub fn messages_per_connection(mut self, limit: usize) -> Self {
+        self.messages_per_connection = Some(limit);
         self
     }
 
@@ -129,6 +138,7 @@ async fn serve(socket: tokio::net::TcpStream, script: Script, log: Arc<Mutex<Vec
     }
     let mut line = String::new();
     let mut accepted = 0;
+    let mut delivered = 0;
     loop {
         line.clear();
         match reader.read_line(&mut line).await {
@@ -159,6 +169,14 @@ async fn serve(socket: tokio::net::TcpStream, script: Script, log: Arc<Mutex<Vec
         };
         if upper.starts_with("MAIL") {
             accepted = 0;
+            if script
+                .messages_per_connection
+                .is_some_and(|limit| delivered >= limit)
+            {
+                let closing = Act::Reply("421 4.7.0 too many messages on this connection, closing");
+                act(&mut writer, &closing).await;
+                return;
+            }
         }
         if upper.starts_with("RCPT") && matches!(reply, Act::Reply(r) if r.starts_with('2')) {
             accepted += 1;
@@ -194,6 +212,7 @@ async fn serve(socket: tokio::net::TcpStream, script: Script, log: Arc<Mutex<Vec
             if !act(&mut writer, &script.after_data).await {
                 return;
             }
+            delivered += 1;
         }
     }
 }

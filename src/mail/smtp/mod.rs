@@ -164,63 +164,80 @@ impl Pool {
             return out;
         };
         let mut conn: Option<Connection> = None;
-        loop {
+        'messages: loop {
             let i = next.fetch_add(1, Ordering::Relaxed);
             let Some((index, message)) = messages.get(i) else {
                 break;
             };
             let index = *index;
-            let mut current = match conn.take() {
-                Some(c) => c,
-                None => match self.checkout().await {
-                    Ok(c) => c,
-                    Err(e) => {
-                        // The server cannot be used now: every message this worker would
-                        // have taken fails the same way, without a connection attempt each.
-                        tracing::warn!(server = %self.server, error = %e, "SMTP server unusable");
-                        out.push((index, Outcome::Failed(e.clone().into())));
-                        while let Some((index, _)) =
-                            messages.get(next.fetch_add(1, Ordering::Relaxed))
-                        {
-                            out.push((*index, Outcome::Failed(e.clone().into())));
+            // A server that closes the channel before the content (421 at MAIL or RCPT,
+            // as under a rate limit) has judged nothing: the message goes again at once,
+            // once, on a new connection, and is not charged an attempt.
+            let mut resent = false;
+            let outcome = loop {
+                let mut current = match conn.take() {
+                    Some(c) => c,
+                    None => match self.checkout().await {
+                        Ok(c) => c,
+                        Err(e) => {
+                            // The server cannot be used now: every message this worker
+                            // would have taken fails the same way, without a connection
+                            // attempt each.
+                            tracing::warn!(server = %self.server, error = %e, "SMTP server unusable");
+                            out.push((index, Outcome::Failed(e.clone().into())));
+                            while let Some((index, _)) =
+                                messages.get(next.fetch_add(1, Ordering::Relaxed))
+                            {
+                                out.push((*index, Outcome::Failed(e.clone().into())));
+                            }
+                            break 'messages;
                         }
-                        break;
-                    }
-                },
-            };
-            match self.transact(&mut current, message).await {
-                Ok(rejected) => {
-                    out.push((
-                        index,
-                        Outcome::Sent {
+                    },
+                };
+                match self.transact(&mut current, message).await {
+                    Ok(rejected) => {
+                        conn = Some(current);
+                        break Outcome::Sent {
                             message_id: message.message_id.clone(),
                             rejected,
-                        },
-                    ));
-                    conn = Some(current);
-                }
-                Err(error) => {
-                    let reusable = match &error {
-                        Error::Smtp(e) => e.keeps_connection(),
-                        Error::Rejected { .. } => true,
-                        _ => false,
-                    };
-                    if reusable
-                        && self
-                            .step(Step::Rset, current.smtp.command(Rset))
-                            .await
-                            .is_ok()
-                    {
-                        conn = Some(current);
+                        };
                     }
-                    tracing::debug!(server = %self.server, %error, "message not sent");
-                    out.push((index, Outcome::Failed(error)));
+                    Err(error) if !resent && closed_before_content(&error) => {
+                        tracing::info!(server = %self.server, %error, "server closed the connection before the content; sending again on a new one");
+                        resent = true;
+                    }
+                    Err(error) => {
+                        let reusable = match &error {
+                            Error::Smtp(e) => e.keeps_connection(),
+                            Error::Rejected { .. } => true,
+                            _ => false,
+                        };
+                        if reusable
+                            && self
+                                .step(Step::Rset, current.smtp.command(Rset))
+                                .await
+                                .is_ok()
+                        {
+                            conn = Some(current);
+                        }
+                        tracing::debug!(server = %self.server, %error, "message not sent");
+                        break Outcome::Failed(error);
+                    }
                 }
-            }
+            };
+            out.push((index, outcome));
         }
         if let Some(c) = conn {
             self.put_back(c);
         }
         out
     }
+}
+
+/// A 421 before the content: the server is closing the channel (RFC 5321 §3.8), which
+/// says nothing about the message.
+fn closed_before_content(error: &Error) -> bool {
+    matches!(error, Error::Smtp(e)
+        if e.code() == Some(421)
+            && matches!(e.step(), Some(Step::MailFrom | Step::RcptTo | Step::Data)))
 }
