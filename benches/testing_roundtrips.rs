@@ -5,18 +5,23 @@
 //!   `TestClient::new` against axum-test's mock transport, with a bare `Router::oneshot`
 //!   (no cookie jar) as the floor;
 //! - real HTTP with keep-alive: squall's `TestClient::http` against reqwest with its
-//!   cookie store.
+//!   cookie store;
+//! - WebSocket echo round trips (send a text message, read the echo) on one open
+//!   connection: squall's in-process `TestClient::websocket` (no socket) against
+//!   axum-test's WebSocket, which needs its HTTP transport.
 //!
 //! The contenders take turns in short runs, in a rotating order, and each one's best run
 //! counts, so that load from elsewhere on the machine hits them alike and the least
 //! disturbed runs are compared. Prints
-//! `METRIC <name> squall=<v> peer=<v> ratio=<squall/peer> unit=req/s` lines.
-//! `ROUNDS`, `REQUESTS` and `HTTP_REQUESTS` in the environment change the amount of work.
+//! `METRIC <name> squall=<v> peer=<v> ratio=<squall/peer> unit=<req/s or msg/s>` lines.
+//! `ROUNDS`, `REQUESTS`, `HTTP_REQUESTS` and `WS_MESSAGES` in the environment change the
+//! amount of work.
 
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, Request, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -40,6 +45,58 @@ async fn visit(headers: HeaderMap) -> impl IntoResponse {
 
 fn app() -> Router {
     Router::new().route("/visit", get(visit))
+}
+
+/// Echoes every text message on the WebSocket.
+async fn echo(mut socket: WebSocket) {
+    while let Some(Ok(message)) = socket.recv().await {
+        let data = matches!(message, Message::Text(_) | Message::Binary(_));
+        if matches!(message, Message::Close(_)) || (data && socket.send(message).await.is_err()) {
+            return;
+        }
+    }
+}
+
+fn ws_app() -> Router {
+    Router::new().route(
+        "/ws",
+        get(|ws: WebSocketUpgrade| async { ws.on_upgrade(echo) }),
+    )
+}
+
+const WS_TEXT: &str = "{\"op\":\"ping\",\"seq\":1}";
+
+/// `n` echo round trips on one in-process WebSocket (opening it is not timed).
+async fn squall_ws(n: usize) -> Duration {
+    let client = TestClient::new(ws_app());
+    let mut ws = client.websocket("/ws").await;
+    let start = Instant::now();
+    for _ in 0..n {
+        ws.send_text(WS_TEXT).await;
+        let echo = ws.recv_text().await;
+        assert_eq!(echo.len(), WS_TEXT.len());
+    }
+    let t = start.elapsed();
+    ws.close().await;
+    t
+}
+
+/// The same with axum-test, whose WebSocket runs over its HTTP transport.
+async fn axum_test_ws(n: usize) -> Duration {
+    let server = axum_test::TestServer::builder()
+        .http_transport()
+        .build(ws_app())
+        .expect("axum-test");
+    let mut ws = server.get_websocket("/ws").await.into_websocket().await;
+    let start = Instant::now();
+    for _ in 0..n {
+        ws.send_text(WS_TEXT).await;
+        let echo = ws.receive_text().await;
+        assert_eq!(echo.len(), WS_TEXT.len());
+    }
+    let t = start.elapsed();
+    ws.close().await;
+    t
 }
 
 fn env_or(name: &str, default: usize) -> usize {
@@ -149,9 +206,9 @@ fn best(times: &[Duration], n: usize) -> f64 {
         .fold(0.0, f64::max)
 }
 
-fn metric(name: &str, squall: f64, peer: f64) {
+fn metric(name: &str, squall: f64, peer: f64, unit: &str) {
     println!(
-        "METRIC {name} squall={squall:.0} peer={peer:.0} ratio={:.2} unit=req/s",
+        "METRIC {name} squall={squall:.0} peer={peer:.0} ratio={:.2} unit={unit}",
         squall / peer
     );
 }
@@ -160,6 +217,7 @@ fn main() {
     let rounds = env_or("ROUNDS", 50);
     let n = env_or("REQUESTS", 3_000);
     let n_http = env_or("HTTP_REQUESTS", 300);
+    let n_ws = env_or("WS_MESSAGES", 1_000);
 
     // In-process, on a current-thread runtime. Round 0 warms up.
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -214,7 +272,27 @@ fn main() {
     let (hs, hp) = (best(&http_times[0], n_http), best(&http_times[1], n_http));
     eprintln!("http: squall {hs:.0} req/s, reqwest {hp:.0} req/s");
 
-    metric("inprocess_roundtrips_per_s", s, p);
-    metric("inprocess_oneshot_floor_per_s", s, f);
-    metric("http_roundtrips_per_s", hs, hp);
+    // WebSocket echo, on the same current-thread runtime (axum-test's server runs on it).
+    let mut ws_times: [Vec<Duration>; 2] = Default::default();
+    rt.block_on(async {
+        for round in 0..=rounds {
+            for turn in 0..2 {
+                let which = (round + turn) % 2;
+                let t = match which {
+                    0 => squall_ws(n_ws).await,
+                    _ => axum_test_ws(n_ws).await,
+                };
+                if round > 0 {
+                    ws_times[which].push(t);
+                }
+            }
+        }
+    });
+    let (ws, wp) = (best(&ws_times[0], n_ws), best(&ws_times[1], n_ws));
+    eprintln!("websocket echo: squall in-process {ws:.0} msg/s, axum-test {wp:.0} msg/s");
+
+    metric("inprocess_roundtrips_per_s", s, p, "req/s");
+    metric("inprocess_oneshot_floor_per_s", s, f, "req/s");
+    metric("http_roundtrips_per_s", hs, hp, "req/s");
+    metric("ws_echo_msgs_per_s", ws, wp, "msg/s");
 }

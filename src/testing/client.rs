@@ -353,7 +353,7 @@ impl TestClient {
 
     /// The URL of `target` against the base URL, and its request URI; both are kept for
     /// the targets last used, as tests request the same few paths over and over.
-    fn resolve(&self, target: &str) -> Result<(Arc<Url>, Uri), Error> {
+    pub(super) fn resolve(&self, target: &str) -> Result<(Arc<Url>, Uri), Error> {
         {
             let cache = lock(&self.cache);
             if let Some((_, url, uri)) = cache.iter().find(|(t, _, _)| t == target) {
@@ -430,6 +430,39 @@ impl TestClient {
         headers: &HeaderMap,
         body: Bytes,
     ) -> Result<Request<Body>, Error> {
+        self.assemble(method, url, uri, headers, body, false)
+    }
+
+    /// The upgrade request of a WebSocket to `url`. As a browser's, it carries `Origin`
+    /// although it is a GET, and from another site it is no navigation (no `Lax` cookies).
+    pub(super) fn build_websocket(
+        &self,
+        url: &Url,
+        uri: Uri,
+        headers: &HeaderMap,
+    ) -> Result<Request<Body>, Error> {
+        self.assemble(&Method::GET, url, uri, headers, Bytes::new(), true)
+    }
+
+    /// Stores the cookies a response to `url` sets.
+    pub(super) fn store_cookies(&self, url: &Url, headers: &HeaderMap) {
+        let mut jar = self.jar();
+        for value in headers.get_all(header::SET_COOKIE) {
+            if let Err(e) = jar.store_bytes(url, value.as_bytes()) {
+                tracing::debug!(error = %e, %url, "cookie ignored");
+            }
+        }
+    }
+
+    fn assemble(
+        &self,
+        method: &Method,
+        url: &Url,
+        uri: Uri,
+        headers: &HeaderMap,
+        body: Bytes,
+        websocket: bool,
+    ) -> Result<Request<Body>, Error> {
         let bad_url = || Error::UnsupportedUrl {
             url: url.to_string(),
         };
@@ -464,7 +497,7 @@ impl TestClient {
         if !set(&header::COOKIE)
             && let Some(cookies) = self
                 .jar()
-                .header_for_request(url, self.request_site(method, url))
+                .header_for_request(url, self.request_site(method, url, websocket))
             && let Ok(value) = HeaderValue::try_from(cookies)
         {
             h.insert(header::COOKIE, value);
@@ -481,7 +514,7 @@ impl TestClient {
             let site = from.map_or("same-origin", |from| sec_fetch_site(from, url));
             h.insert(SEC_FETCH_SITE, HeaderValue::from_static(site));
         }
-        if !is_safe(method) && !set(&header::ORIGIN) {
+        if (websocket || !is_safe(method)) && !set(&header::ORIGIN) {
             let origin = from.unwrap_or(url).origin().ascii_serialization();
             if let Ok(value) = HeaderValue::from_str(&origin) {
                 h.insert(header::ORIGIN, value);
@@ -494,9 +527,13 @@ impl TestClient {
 impl TestClient {
     /// Where a request to `url` comes from, for the `SameSite` rules: the app's own pages
     /// unless [`origin`](Self::origin) named another. GET and HEAD from another site count
-    /// as top-level navigations (a link followed), other methods as a form or a script.
-    fn request_site(&self, method: &Method, url: &Url) -> RequestSite {
+    /// as top-level navigations (a link followed), other methods and WebSockets as a form
+    /// or a script.
+    fn request_site(&self, method: &Method, url: &Url, websocket: bool) -> RequestSite {
         match &self.browser {
+            BrowserHeaders::From(from) if websocket && !same_site(from, url) => {
+                RequestSite::CrossSite
+            }
             BrowserHeaders::From(from) => RequestSite::for_navigation(from, url, method),
             BrowserHeaders::SameOrigin | BrowserHeaders::Off => RequestSite::SameSite,
         }

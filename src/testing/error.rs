@@ -106,3 +106,17 @@ impl Error {
         }
     }
 }
+
+/// The value, or a panic naming `who` (`TestClient`), the error and the test's line that
+/// awaited it. Rust cannot carry a caller's location into a future, so `#[track_caller]`
+/// records it when the `.await` starts and the future brings it here.
+pub(crate) fn or_panic<T, E: std::fmt::Display>(
+    who: &str,
+    result: Result<T, E>,
+    awaited_at: &std::panic::Location<'_>,
+) -> T {
+    match result {
+        Ok(value) => value,
+        Err(e) => panic!("squall {who}: {e}\n  awaited at {awaited_at}"),
+    }
+}

@@ -38,6 +38,8 @@
 //! # }
 //! ```
 //!
+//! [`TestClient::websocket`] opens a [`WebSocket`] to the app, in-process too.
+//!
 //! In-process clients ([`TestClient::new`]) call the service directly; [`TestClient::serve`]
 //! puts it behind a real socket on `127.0.0.1`, and [`TestClient::http`] talks to a server
 //! that is already running, over plain HTTP (https is not supported). [`CookieJar`] can
@@ -51,6 +53,7 @@ mod multipart;
 mod request;
 mod response;
 mod transport;
+mod ws;
 mod xsrf;
 
 pub use client::TestClient;
@@ -64,4 +67,7 @@ pub use multipart::Multipart;
 pub use request::RequestBuilder;
 pub use response::{Error as ResponseError, Redirect, SetCookie, TestResponse};
 pub use transport::{Body, Error as TransportError};
+pub use ws::{
+    CloseFrame, Error as WebSocketError, Message as WebSocketMessage, WebSocket, WebSocketRequest,
+};
 pub use xsrf::Xsrf;

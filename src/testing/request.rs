@@ -12,7 +12,7 @@ use http::{Method, StatusCode, Uri};
 use url::Url;
 
 use super::client::{TestClient, is_safe};
-use super::error::Error;
+use super::error::{Error, or_panic};
 use super::multipart::Multipart;
 use super::response::{Redirect, TestResponse};
 use super::transport::BoxError;
@@ -319,14 +319,7 @@ impl<'c> RequestBuilder<'c> {
                         }
                     })?;
                     let (parts, body) = response.into_parts();
-                    {
-                        let mut jar = client.jar();
-                        for value in parts.headers.get_all(header::SET_COOKIE) {
-                            if let Err(e) = jar.store_bytes(&url, value.as_bytes()) {
-                                tracing::debug!(error = %e, %url, "cookie ignored");
-                            }
-                        }
-                    }
+                    client.store_cookies(&url, &parts.headers);
                     let location = match max_redirects {
                         Some(_) if is_redirect(parts.status) => parts.headers.get(header::LOCATION),
                         _ => None,
@@ -456,11 +449,6 @@ impl<'c> IntoFuture for RequestBuilder<'c> {
     #[track_caller]
     fn into_future(self) -> Self::IntoFuture {
         let awaited_at = std::panic::Location::caller();
-        Box::pin(async move {
-            match self.send().await {
-                Ok(response) => response,
-                Err(e) => panic!("squall TestClient: {e}\n  awaited at {awaited_at}"),
-            }
-        })
+        Box::pin(async move { or_panic("TestClient", self.send().await, awaited_at) })
     }
 }

@@ -368,7 +368,7 @@ pub(super) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 }
 
 /// The start of a body as text, cut at a character boundary.
-fn trimmed(body: &[u8]) -> String {
+pub(super) fn trimmed(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
     let text = text.trim();
     if text.len() <= BODY_SHOWN {

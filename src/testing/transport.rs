@@ -21,6 +21,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tower::{Service, ServiceExt};
 
+use super::ws::handshake::{self, UpgradeFuture};
+
 /// Any error a service or a body may return.
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -49,6 +51,10 @@ pub enum Error {
     /// No tokio runtime is running (needed to serve the app and to pool connections).
     #[error("TestClient::serve must be called inside a tokio runtime")]
     NoRuntime,
+    /// The WebSocket opening handshake failed (a bad `Sec-WebSocket-Accept`, a broken
+    /// connection during the upgrade).
+    #[error("the WebSocket handshake failed: {0}")]
+    WebSocket(#[source] BoxError),
 }
 
 impl Error {
@@ -66,6 +72,9 @@ pub(crate) trait Transport: Send + Sync {
     fn call(&self, request: Request<Body>) -> ResponseFuture;
     /// Whether the request URI must be absolute (`http://host/path`) or origin-form (`/path`).
     fn absolute_uri(&self) -> bool;
+    /// Sends a WebSocket opening handshake and gives the open connection, or the response
+    /// that refused it.
+    fn websocket(&self, request: Request<Body>) -> UpgradeFuture;
 }
 
 /// In-process: the request goes straight to a clone of the service.
@@ -105,6 +114,11 @@ where
     fn absolute_uri(&self) -> bool {
         false
     }
+
+    fn websocket(&self, request: Request<Body>) -> UpgradeFuture {
+        let service = lock(&self.service).clone();
+        Box::pin(handshake::in_process(service, request))
+    }
 }
 
 /// Real HTTP/1.1 through hyper-util's pooled client (keep-alive).
@@ -141,11 +155,15 @@ impl Transport for Http {
     fn absolute_uri(&self) -> bool {
         true
     }
+
+    fn websocket(&self, request: Request<Body>) -> UpgradeFuture {
+        Box::pin(handshake::over_tcp(request))
+    }
 }
 
 /// Reads a whole body. The usual body of one data frame is taken as it is, with no
 /// buffer list and no copy; more frames are joined.
-async fn read_body<B>(body: B) -> Result<Bytes, B::Error>
+pub(crate) async fn read_body<B>(body: B) -> Result<Bytes, B::Error>
 where
     B: http_body::Body<Data = Bytes>,
 {
@@ -244,7 +262,7 @@ where
 
 /// One request: its body read whole (the service takes it so), the response's streamed.
 /// The request's extensions go along, hyper's upgrade handle among them.
-async fn handle_one<S, B>(
+pub(crate) async fn handle_one<S, B>(
     service: S,
     request: Request<hyper::body::Incoming>,
 ) -> Response<ServedBody>
