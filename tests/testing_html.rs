@@ -34,6 +34,7 @@ line two</textarea>
   <input type="checkbox" name="tag" value="a"><input type="checkbox" name="tag" value="b" checked>
   <input type="radio" name="size" value="s"><input type="radio" name="size" value="m" checked>
   <input type="radio" name="size" value="l">
+  <input type="radio" name="plan" value="free" disabled><input type="radio" name="plan" value="pro">
   <select name="color"><option value="r">Red</option><option value="g">Green</option></select>
   <select name="pick"><option value="1">One</option><option value="2" selected>Two</option></select>
   <select name="multi" multiple><option selected>x</option><option>y</option>
@@ -297,6 +298,7 @@ async fn filling_in_a_form() {
         .check_value("tag", "a")
         .uncheck_value("tag", "b")
         .check_value("size", "l")
+        .check_value("plan", "pro")
         .select("color", "Green")
         .set("pick", "1")
         .select("multi", "y");
@@ -308,6 +310,7 @@ async fn filling_in_a_form() {
         ("news", "on"),
         ("tag", "a"),
         ("size", "l"),
+        ("plan", "pro"),
         ("color", "g"),
         ("pick", "1"),
         ("multi", "x"),
@@ -365,6 +368,10 @@ async fn filling_errors_name_the_form_and_the_field() {
     ));
     assert!(matches!(
         form.try_set("fs_off", "x"),
+        Err(FormError::Disabled { .. })
+    ));
+    assert!(matches!(
+        form.try_check("plan", Some("free"), true),
         Err(FormError::Disabled { .. })
     ));
     let err = form.try_set("agree", "x").unwrap_err();

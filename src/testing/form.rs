@@ -502,12 +502,15 @@ impl Form {
     }
 
     /// The index of the first control named `name`, or the error naming the form's fields.
+    /// The first enabled control named `name`; an error naming the form's fields when
+    /// there is none, or saying it is disabled when all of that name are.
     fn find(&self, name: &str) -> Result<usize, Error> {
-        if let Some(i) = self.controls.iter().position(|c| c.name == name) {
-            if self.controls[i].disabled {
-                return Err(self.disabled(name));
-            }
+        let named = |c: &&Control| c.name == name;
+        if let Some(i) = self.controls.iter().position(|c| named(&c) && !c.disabled) {
             return Ok(i);
+        }
+        if self.controls.iter().any(|c| named(&c)) {
+            return Err(self.disabled(name));
         }
         let mut names: Vec<String> = Vec::new();
         for c in &self.controls {
