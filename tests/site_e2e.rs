@@ -140,6 +140,102 @@ async fn login_contact_spool_and_drain() {
 }
 
 /// The one `<prefix>...<suffix>` URL in `html`.
+/// The real login form of the site, as a browser uses it: the `_xsrf` token the form
+/// sends is the page's hidden field, not the cookie the client holds. The client hands no
+/// token back on its own here, so the login succeeds only by the page's field, and a
+/// tampered field fails, with the right cookie in the jar.
+#[tokio::test]
+async fn the_login_form_sends_the_pages_xsrf_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let router = app::router(config(
+        Mode::Debug,
+        &dir.path().join("spool"),
+        &dir.path().join("combined"),
+    ))
+    .unwrap();
+    let client = TestClient::new(router).without_xsrf();
+
+    let home = client.get("/").await;
+    home.assert_select("#greeting", "hello stranger, log in");
+    let page = home.click_link("log in").await;
+    page.assert_status(200).assert_select("h2", "Log in");
+    let cookie = client
+        .cookie("_xsrf")
+        .expect("the login page sets the _xsrf cookie");
+    let form = page.form("form[action='/login/']");
+    assert_eq!(form.action().as_str(), "http://localhost/login/");
+    assert_eq!(form.method(), axum::http::Method::POST);
+    assert_eq!(
+        form.fields(),
+        [
+            ("_xsrf".to_owned(), cookie.clone()),
+            ("username".to_owned(), String::new()),
+            ("password".to_owned(), String::new()),
+        ]
+    );
+
+    // A tampered hidden field is refused, though the jar holds the right cookie.
+    let tampered = form
+        .clone()
+        .set("username", "peterbe")
+        .set("password", "secret")
+        .set("_xsrf", "not-the-token");
+    tampered
+        .submit()
+        .await
+        .assert_status(403)
+        .assert_contains("_xsrf");
+    client.get("/").await.assert_contains("stranger");
+
+    // Wrong credentials: the page again, with the error, and a form to try again.
+    let again = form
+        .clone()
+        .set("username", "peterbe")
+        .set("password", "wrong")
+        .submit_with("Log in")
+        .await;
+    again
+        .assert_status(403)
+        .assert_select("p.error", "Wrong username or password.");
+
+    // The page's own field: logged in.
+    let r = again
+        .form("form[action='/login/']")
+        .set("username", "peterbe")
+        .set("password", "secret")
+        .submit()
+        .follow_redirects()
+        .await;
+    r.assert_status(200)
+        .assert_redirect_to("/")
+        .assert_select("#greeting", "hi peterbe");
+
+    // The client's automatic token does not rescue a tampered field either.
+    let auto = TestClient::new(
+        app::router(config(
+            Mode::Debug,
+            &dir.path().join("spool2"),
+            &dir.path().join("combined2"),
+        ))
+        .unwrap(),
+    );
+    let page = auto.get("/login/").await;
+    page.form("form[action='/login/']")
+        .set("username", "peterbe")
+        .set("password", "secret")
+        .set("_xsrf", "not-the-token")
+        .submit()
+        .await
+        .assert_status(403);
+
+    // Logging out is the home page's other form.
+    r.form("form[action='/logout/']")
+        .submit()
+        .follow_redirects()
+        .await
+        .assert_select("#greeting", "hello stranger, log in");
+}
+
 fn only_url(html: &str, prefix: &str, suffix: &str) -> String {
     let found: Vec<&str> = html
         .match_indices(prefix)

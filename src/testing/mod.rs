@@ -40,6 +40,11 @@
 //!
 //! [`TestClient::websocket`] opens a [`WebSocket`] to the app, in-process too.
 //!
+//! An HTML page can be read too: [`TestResponse::select`] and
+//! [`TestResponse::assert_select`] take CSS selectors, [`TestResponse::form`] gives a
+//! [`Form`] to fill in and submit as a browser would, and [`TestResponse::click_link`]
+//! follows a link.
+//!
 //! In-process clients ([`TestClient::new`]) call the service directly; [`TestClient::serve`]
 //! puts it behind a real socket on `127.0.0.1`, and [`TestClient::http`] talks to a server
 //! that is already running, over plain HTTP (https is not supported). [`CookieJar`] can
@@ -47,9 +52,13 @@
 
 mod client;
 mod error;
+mod form;
+mod form_dom;
+mod form_encode;
 mod jar;
 mod json_diff;
 mod multipart;
+mod page;
 mod request;
 mod response;
 mod transport;
@@ -60,10 +69,12 @@ pub use client::TestClient;
 /// The `cookie` crate, whose [`Cookie`](cookie::Cookie) [`StoredCookie::to_cookie`] gives.
 pub use cookie;
 pub use error::Error;
+pub use form::{Error as FormError, Form};
 pub use jar::{
     CookieJar, Error as CookieError, RequestSite, SameSite, StoredCookie, StoredCookieBuilder,
 };
 pub use multipart::Multipart;
+pub use page::{Element, Error as HtmlError, Expect};
 pub use request::RequestBuilder;
 pub use response::{Error as ResponseError, Redirect, SetCookie, TestResponse};
 pub use transport::{Body, Error as TransportError};

@@ -325,7 +325,7 @@ impl<'c> RequestBuilder<'c> {
                         _ => None,
                     };
                     let (Some(location), Some(max)) = (location, max_redirects) else {
-                        return Ok(finish(method, url, parts, body, redirects, false));
+                        return Ok(finish(client, method, url, parts, body, redirects, false));
                     };
                     let location = String::from_utf8_lossy(location.as_bytes()).into_owned();
                     let next = url
@@ -338,7 +338,7 @@ impl<'c> RequestBuilder<'c> {
                         })?;
                     if !client.is_app(&next) {
                         tracing::debug!(%url, %next, "redirect off the app not followed");
-                        return Ok(finish(method, url, parts, body, redirects, true));
+                        return Ok(finish(client, method, url, parts, body, redirects, true));
                     }
                     if redirects.len() >= max {
                         return Err(Error::TooManyRedirects {
@@ -388,8 +388,10 @@ impl<'c> RequestBuilder<'c> {
     }
 }
 
-/// The response a request ends with.
+/// The response a request ends with. An HTML page keeps the client, so that its forms can
+/// be submitted and its links followed.
 fn finish(
+    client: &TestClient,
     method: Method,
     url: Arc<Url>,
     parts: http::response::Parts,
@@ -397,6 +399,7 @@ fn finish(
     redirects: Vec<Redirect>,
     off_site: bool,
 ) -> TestResponse {
+    let client = is_html(&parts.headers).then(|| client.clone());
     TestResponse {
         method,
         url,
@@ -405,7 +408,22 @@ fn finish(
         body,
         redirects,
         off_site,
+        client,
     }
+}
+
+/// Whether the `Content-Type` is an HTML document (`text/html`, `application/xhtml+xml`).
+fn is_html(headers: &HeaderMap) -> bool {
+    headers.get(header::CONTENT_TYPE).is_some_and(|v| {
+        let v = v.as_bytes();
+        let essence = v
+            .split(|b| *b == b';')
+            .next()
+            .unwrap_or_default()
+            .trim_ascii();
+        essence.eq_ignore_ascii_case(b"text/html")
+            || essence.eq_ignore_ascii_case(b"application/xhtml+xml")
+    })
 }
 
 fn is_redirect(status: StatusCode) -> bool {

@@ -88,6 +88,8 @@ pub struct TestResponse {
     pub(crate) redirects: Vec<Redirect>,
     /// A redirect off the app that was not followed.
     pub(crate) off_site: bool,
+    /// The client that made the request, kept for an HTML page (its forms and links).
+    pub(crate) client: Option<super::TestClient>,
 }
 
 const BODY_SHOWN: usize = 600;
@@ -190,7 +192,7 @@ impl TestResponse {
     }
 
     #[track_caller]
-    fn fail(&self, what: fmt::Arguments<'_>) -> ! {
+    pub(super) fn fail(&self, what: fmt::Arguments<'_>) -> ! {
         panic!("{what}\n{}", self.describe())
     }
 
