@@ -42,6 +42,10 @@
 //! puts it behind a real socket on `127.0.0.1`, and [`TestClient::http`] talks to a server
 //! that is already running, over plain HTTP (https is not supported). [`CookieJar`] can
 //! also be used alone.
+//!
+//! A response can also be read as it comes, in-process and over HTTP alike:
+//! [`RequestBuilder::stream`] gives the status and headers at once and the body chunk by
+//! chunk ([`StreamingResponse`]), or as server-sent events ([`SseStream`]).
 
 mod client;
 mod error;
@@ -50,6 +54,8 @@ mod json_diff;
 mod multipart;
 mod request;
 mod response;
+mod sse;
+mod stream;
 mod transport;
 mod xsrf;
 
@@ -63,5 +69,7 @@ pub use jar::{
 pub use multipart::Multipart;
 pub use request::RequestBuilder;
 pub use response::{Error as ResponseError, Redirect, SetCookie, TestResponse};
+pub use sse::{SseEvent, SseStream};
+pub use stream::{DEFAULT_CHUNK_TIMEOUT, Error as StreamError, StreamingResponse};
 pub use transport::{Body, Error as TransportError};
 pub use xsrf::Xsrf;
