@@ -49,6 +49,10 @@
 //! puts it behind a real socket on `127.0.0.1`, and [`TestClient::http`] talks to a server
 //! that is already running, over plain HTTP (https is not supported). [`CookieJar`] can
 //! also be used alone.
+//!
+//! A response can also be read as it comes, in-process and over HTTP alike:
+//! [`RequestBuilder::stream`] gives the status and headers at once and the body chunk by
+//! chunk ([`StreamingResponse`]), or as server-sent events ([`SseStream`]).
 
 mod client;
 mod error;
@@ -61,6 +65,8 @@ mod multipart;
 mod page;
 mod request;
 mod response;
+mod sse;
+mod stream;
 mod transport;
 mod ws;
 mod xsrf;
@@ -77,6 +83,8 @@ pub use multipart::Multipart;
 pub use page::{Element, Error as HtmlError, Expect};
 pub use request::RequestBuilder;
 pub use response::{Error as ResponseError, Redirect, SetCookie, TestResponse};
+pub use sse::{SseEvent, SseStream};
+pub use stream::{DEFAULT_CHUNK_TIMEOUT, Error as StreamError, StreamingResponse};
 pub use transport::{Body, Error as TransportError};
 pub use ws::{
     CloseFrame, Error as WebSocketError, Message as WebSocketMessage, WebSocket, WebSocketRequest,

@@ -3,7 +3,8 @@
 //! behind [`TestClient::serve`](super::TestClient::serve).
 //!
 //! Each transport takes an `http::Request` with the whole body and gives back the response
-//! with the whole body read. The server streams the app's responses through as they come,
+//! with the whole body read ([`Transport::call`]), or with the body still to read, frame by
+//! frame as it comes ([`Transport::stream`]). The server streams the app's responses through as they come,
 //! and hands upgraded connections (WebSocket) to the app.
 
 use crate::sync::lock;
@@ -67,9 +68,18 @@ impl Error {
 pub(crate) type ResponseFuture =
     Pin<Box<dyn Future<Output = Result<Response<Bytes>, Error>> + Send>>;
 
+/// A response body not yet read: the app's body in-process, the connection's over HTTP.
+pub(crate) type StreamBody = UnsyncBoxBody<Bytes, BoxError>;
+
+pub(crate) type StreamFuture =
+    Pin<Box<dyn Future<Output = Result<Response<StreamBody>, Error>> + Send>>;
+
 /// One way to send a request and read the whole response.
 pub(crate) trait Transport: Send + Sync {
     fn call(&self, request: Request<Body>) -> ResponseFuture;
+    /// Sends a request and gives back the response as soon as its head has come, with the
+    /// body unread.
+    fn stream(&self, request: Request<Body>) -> StreamFuture;
     /// Whether the request URI must be absolute (`http://host/path`) or origin-form (`/path`).
     fn absolute_uri(&self) -> bool;
     /// Sends a WebSocket opening handshake and gives the open connection, or the response
@@ -101,13 +111,17 @@ where
     fn call(&self, request: Request<Body>) -> ResponseFuture {
         let service = lock(&self.service).clone();
         Box::pin(async move {
-            let response = service
-                .oneshot(request)
-                .await
-                .map_err(|e| Error::Service(e.into()))?;
-            let (parts, body) = response.into_parts();
+            let (parts, body) = respond(service, request).await?.into_parts();
             let body = read_body(body).await.map_err(|e| Error::Body(e.into()))?;
             Ok(Response::from_parts(parts, body))
+        })
+    }
+
+    fn stream(&self, request: Request<Body>) -> StreamFuture {
+        let service = lock(&self.service).clone();
+        Box::pin(async move {
+            let response = respond(service, request).await?;
+            Ok(response.map(|body| body.map_err(Into::into).boxed_unsync()))
         })
     }
 
@@ -119,6 +133,18 @@ where
         let service = lock(&self.service).clone();
         Box::pin(handshake::in_process(service, request))
     }
+}
+
+/// The in-process service's response to `request`, its body unread.
+async fn respond<S, B>(service: S, request: Request<Body>) -> Result<Response<B>, Error>
+where
+    S: Service<Request<Body>, Response = Response<B>>,
+    S::Error: Into<BoxError>,
+{
+    service
+        .oneshot(request)
+        .await
+        .map_err(|e| Error::Service(e.into()))
 }
 
 /// Real HTTP/1.1 through hyper-util's pooled client (keep-alive).
@@ -139,16 +165,18 @@ impl Transport for Http {
     fn call(&self, request: Request<Body>) -> ResponseFuture {
         let future = self.client.request(request);
         Box::pin(async move {
-            let response = future.await.map_err(|e| {
-                if e.is_connect() {
-                    Error::Connect(e.into())
-                } else {
-                    Error::Http(e.into())
-                }
-            })?;
+            let response = future.await.map_err(request_failed)?;
             let (parts, body) = response.into_parts();
             let body = read_body(body).await.map_err(|e| Error::Body(e.into()))?;
             Ok(Response::from_parts(parts, body))
+        })
+    }
+
+    fn stream(&self, request: Request<Body>) -> StreamFuture {
+        let future = self.client.request(request);
+        Box::pin(async move {
+            let response = future.await.map_err(request_failed)?;
+            Ok(response.map(|body| body.map_err(Into::into).boxed_unsync()))
         })
     }
 
@@ -158,6 +186,15 @@ impl Transport for Http {
 
     fn websocket(&self, request: Request<Body>) -> UpgradeFuture {
         Box::pin(handshake::over_tcp(request))
+    }
+}
+
+/// Why hyper's client got no response: no connection, or a broken exchange.
+fn request_failed(e: hyper_util::client::legacy::Error) -> Error {
+    if e.is_connect() {
+        Error::Connect(e.into())
+    } else {
+        Error::Http(e.into())
     }
 }
 
