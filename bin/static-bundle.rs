@@ -1,5 +1,5 @@
-//! static-bundle: precompiles every asset bundle the templates use, writes
-//! `manifest.json`, and prints a table (bundle, files, bytes in, bytes out, gzip, brotli).
+//! static-bundle: precompiles every asset bundle the templates use, digests every other
+//! static file (images, fonts, PDFs, favicons), writes `manifest.json`, and prints a table (bundle, files, bytes in, bytes out, gzip, brotli).
 //! Every decision lives in `squall::assets` ([`PrecompileConfig::run`]); this file parses
 //! flags, sets up logging (`SQUALL_LOG`, default `warn`), prints the report and maps it to
 //! an exit status.
@@ -22,7 +22,8 @@ const EXIT_FAILED: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 
 /// Combines, minifies and fingerprints every `static(...)`/`static_url(...)` bundle the
-/// templates use, so production builds nothing at run time.
+/// templates use, and digests every other static file, so production builds nothing at
+/// run time.
 ///
 /// Exit status: 0 all built; 1 a bundle failed, a call cannot be precompiled, or
 /// reading or writing a file failed; 2 bad usage or configuration. Logs: SQUALL_LOG
@@ -151,10 +152,11 @@ fn main() -> ExitCode {
         );
     }
     eprintln!(
-        "static-bundle: {} built, {} failed, {} non-literal call(s), {} pruned{}",
+        "static-bundle: {} built, {} failed, {} non-literal call(s), {} file(s) digested, {} pruned{}",
         report.bundles.len(),
         report.failed.len(),
         report.non_literal.len(),
+        report.files.len(),
         report.pruned.len(),
         match &report.manifest {
             Some(path) => format!(", wrote {}", path.display()),

@@ -11,23 +11,12 @@ use std::process::{Command, Output};
 
 use squall::assets::{Assets, AssetsConfig, Mode};
 
+mod support;
+
 /// A copy of the fixture site in a fresh directory that every user can traverse (the
 /// mode test reads the output as `nobody`).
 fn site() -> tempfile::TempDir {
-    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/assets/site");
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    for entry in walkdir::WalkDir::new(&from) {
-        let entry = entry.unwrap();
-        let target = dir.path().join(entry.path().strip_prefix(&from).unwrap());
-        if entry.file_type().is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755)).unwrap();
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-    dir
+    support::assets::fixture_site()
 }
 
 /// Runs `static-bundle` under `umask`, with `--out` as given and `extra` flags.

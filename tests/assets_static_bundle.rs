@@ -8,35 +8,16 @@ use std::process::{Command, Output};
 
 use squall::assets::{Assets, AssetsConfig, Mode};
 
+mod support;
+
 fn site() -> tempfile::TempDir {
-    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/assets/site");
-    let dir = tempfile::tempdir().unwrap();
-    for entry in walkdir::WalkDir::new(&from) {
-        let entry = entry.unwrap();
-        let target = dir.path().join(entry.path().strip_prefix(&from).unwrap());
-        if entry.file_type().is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-    dir
+    support::assets::fixture_site()
 }
 
 fn static_bundle(root: &Path, extra: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_static-bundle"))
-        .current_dir(root)
-        .args([
-            "--templates",
-            "templates",
-            "--static",
-            "static",
-            "--out",
-            "static/combined",
-        ])
+    support::assets::static_bundle(root, "static/combined")
         .args(["--cdn-prefix", "//cdn.example.com"])
         .args(extra)
-        .env_remove("SQUALL_CDN_PREFIX")
         .output()
         .unwrap()
 }

@@ -43,7 +43,7 @@ use lightningcss::values::url::Url;
 use lightningcss::visit_types;
 use lightningcss::visitor::{Visit, VisitTypes, Visitor};
 
-use super::digest::{hashed_name, sanitize_stem, write_atomic};
+use super::digest::{copy_name, write_once};
 
 /// What can go wrong with a reference (`url()` or `@import`) in a stylesheet.
 #[derive(Debug, thiserror::Error)]
@@ -154,29 +154,18 @@ pub(crate) fn resolve(static_root: &Path, base_dir: &Path, reference: &str) -> R
 }
 
 /// Copies `source` into `output_dir` as `<stem>.<hash16>.<ext>` (atomically, only when
-/// that name is not there yet) and returns the new name.
-pub(crate) fn copy_hashed(source: &Path, output_dir: &Path) -> Result<String, ReferenceError> {
+/// that name is not there yet) and returns the new name: the same copy a digested static
+/// file of these bytes gets (see [`Assets::digest`](super::Assets::digest)).
+fn copy_hashed(source: &Path, output_dir: &Path) -> Result<String, ReferenceError> {
     let bytes = std::fs::read(source).map_err(|e| ReferenceError::Io {
         path: source.to_owned(),
         source: e,
     })?;
-    let stem = sanitize_stem(
-        source
-            .file_stem()
-            .map(|s| s.to_string_lossy())
-            .unwrap_or_default()
-            .as_ref(),
-    );
-    let extension = source
-        .extension()
-        .map(|ext| sanitize_stem(&ext.to_string_lossy()));
-    let name = hashed_name(&stem, &bytes, extension.as_deref());
-    if !output_dir.join(&name).is_file() {
-        write_atomic(output_dir, &name, &bytes).map_err(|e| ReferenceError::Io {
-            path: output_dir.join(&name),
-            source: e,
-        })?;
-    }
+    let name = copy_name(source, &bytes);
+    write_once(output_dir, &name, &bytes).map_err(|e| ReferenceError::Io {
+        path: output_dir.join(&name),
+        source: e,
+    })?;
     Ok(name)
 }
 

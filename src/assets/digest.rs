@@ -78,6 +78,75 @@ pub(crate) fn hashed_name(stems: &str, bytes: &[u8], extension: Option<&str>) ->
     }
 }
 
+/// The name a copied file gets in the output directory: `<stem>.<hash16>.<ext>`, stem and
+/// extension as in `source`'s name (sanitized). A CSS `url()` copy and a digested static
+/// file of the same bytes and name get this one name, so they share one copy.
+pub(crate) fn copy_name(source: &Path, bytes: &[u8]) -> String {
+    let stem = source
+        .file_stem()
+        .map(|s| sanitize_stem(&s.to_string_lossy()))
+        .unwrap_or_else(|| sanitize_stem(""));
+    let extension = source
+        .extension()
+        .map(|ext| sanitize_stem(&ext.to_string_lossy()));
+    hashed_name(&stem, bytes, extension.as_deref())
+}
+
+/// Whether a file name carries a content digest as squall writes it:
+/// `<stems>.<16 lowercase hex>[.<ext>]`, optionally with a `.br` or `.gz` sibling suffix.
+pub(crate) fn is_content_hashed(name: &str) -> bool {
+    let name = name
+        .strip_suffix(".br")
+        .or_else(|| name.strip_suffix(".gz"))
+        .unwrap_or(name);
+    name.split('.').skip(1).any(|part| {
+        part.len() == 16
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+/// Whether a file of this name is worth `.gz`/`.br` siblings: text and other formats
+/// that are not compressed already (SVG, JSON, source maps, TrueType fonts, WebAssembly,
+/// icons). Images such as PNG and JPEG, WOFF fonts, PDFs and archives are left alone.
+pub(crate) fn compressible(name: &str) -> bool {
+    const TYPES: &[&str] = &[
+        "svg",
+        "txt",
+        "xml",
+        "json",
+        "map",
+        "webmanifest",
+        "html",
+        "htm",
+        "csv",
+        "md",
+        "mjs",
+        "cjs",
+        "ts",
+        "wasm",
+        "ttf",
+        "otf",
+        "eot",
+        "ico",
+        "bmp",
+    ];
+    Path::new(name)
+        .extension()
+        .and_then(|ext| ext.to_str())
+        .is_some_and(|ext| TYPES.iter().any(|t| t.eq_ignore_ascii_case(ext)))
+}
+
+/// Writes `dir/name` atomically unless a file is there already (a content-hashed name
+/// that exists holds these bytes).
+pub(crate) fn write_once(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
+    if dir.join(name).is_file() {
+        return Ok(());
+    }
+    write_atomic(dir, name, bytes)
+}
+
 /// Writes `dir/name` atomically: a temporary file in `dir`, then a rename.
 ///
 /// The file is created with mode 0666 less the process umask (0644 under the usual 022),
@@ -121,6 +190,33 @@ mod tests {
         assert_eq!(sanitize_stem("b c.d"), "b-c-d");
         assert_eq!(sanitize_stem(""), "bundle");
         assert!(integrity(b"x").starts_with("sha384-"));
+        assert_eq!(
+            copy_name(Path::new("img/my logo.PNG"), b""),
+            "my-logo.e3b0c44298fc1c14.PNG"
+        );
+        assert!(compressible("a/icon.SVG") && !compressible("logo.png"));
+    }
+
+    #[test]
+    fn content_hashed_names() {
+        for name in [
+            "a.b.0123456789abcdef.js",
+            "a.0123456789abcdef.js.br",
+            "logo.0123456789abcdef.png.gz",
+            "x.0123456789abcdef",
+        ] {
+            assert!(is_content_hashed(name), "{name}");
+        }
+        for name in [
+            "manifest.json",
+            "0123456789abcdef.js",
+            "a.0123456789ABCDEF.js",
+            "a.0123456789abcde.js",
+            ".tmp-abc",
+            "",
+        ] {
+            assert!(!is_content_hashed(name), "{name}");
+        }
     }
 
     #[test]

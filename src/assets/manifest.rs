@@ -1,5 +1,5 @@
 //! The build manifest, `manifest.json` in the output directory: bundle key → hashed file,
-//! SRI value and sizes.
+//! SRI value and sizes, and static file → its digested copy.
 //!
 //! `static-bundle` writes it; in production an [`Assets`](super::Assets) that finds it
 //! builds nothing at run time, every `static()` is a lookup. The key is the bundle's
@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::bundle::BundleReport;
-use super::digest::write_atomic;
+use super::digest::{compressible, write_atomic};
 use super::prune::BuildRecord;
 
 /// What can go wrong reading, writing or pruning with the manifest.
@@ -98,6 +98,10 @@ pub struct Manifest {
     pub version: u32,
     /// Bundle key ([`Manifest::key`]) → what was built.
     pub bundles: BTreeMap<String, BundleReport>,
+    /// Every digested static file: its path in the static directory (`img/logo.png`) →
+    /// its content-hashed copy in the output directory (`logo.<hash16>.png`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub files: BTreeMap<String, String>,
     /// The builds recorded in this output directory, oldest first; the last one is the
     /// current build. Empty in a manifest written before squall kept a history.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -109,6 +113,7 @@ impl Default for Manifest {
         Manifest {
             version: Self::VERSION,
             bundles: BTreeMap::new(),
+            files: BTreeMap::new(),
             history: Vec::new(),
         }
     }
@@ -180,7 +185,8 @@ impl Manifest {
     }
 
     /// Every file name in the output directory this manifest needs: bundles, their `.gz`
-    /// and `.br` siblings, copied images and fonts, and the manifest itself.
+    /// and `.br` siblings, copied images and fonts, digested static files (with their
+    /// siblings when their type compresses), and the manifest itself.
     pub fn referenced(&self) -> HashSet<String> {
         let mut names = HashSet::new();
         names.insert(Self::FILE_NAME.to_owned());
@@ -189,6 +195,13 @@ impl Manifest {
             names.insert(format!("{}.gz", report.file));
             names.insert(format!("{}.br", report.file));
             names.extend(report.assets.iter().cloned());
+        }
+        for copy in self.files.values() {
+            if compressible(copy) {
+                names.insert(format!("{copy}.gz"));
+                names.insert(format!("{copy}.br"));
+            }
+            names.insert(copy.clone());
         }
         names
     }

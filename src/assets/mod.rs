@@ -43,11 +43,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use parking_lot::{Mutex, RwLock};
 
+use tags::tag;
+
 mod bundle;
 mod compress;
 mod css;
 mod css_urls;
 mod digest;
+mod files;
 mod manifest;
 mod minify;
 #[cfg(feature = "minijinja")]
@@ -58,11 +61,13 @@ mod prune;
 #[cfg(feature = "minijinja")]
 mod scan;
 mod serve;
+mod tags;
 
 pub use bundle::{BundleError, BundleReport, Kind};
 pub use compress::{DEFAULT_BROTLI_QUALITY, Precompression};
 pub use css::{Browsers, BrowsersError};
 pub use css_urls::ReferenceError;
+pub use files::{FileError, FileReport};
 pub use manifest::{Manifest, ManifestError};
 pub use minify::{JsEngine, MinifyError};
 #[cfg(feature = "minijinja")]
@@ -99,6 +104,9 @@ pub enum Error {
     /// Building a bundle failed (names the file, and line:col for a syntax error).
     #[error(transparent)]
     Bundle(#[from] BundleError),
+    /// A static file cannot be digested (missing, outside, a build output, I/O).
+    #[error(transparent)]
+    File(#[from] FileError),
     /// The manifest cannot be read.
     #[error(transparent)]
     Manifest(#[from] ManifestError),
@@ -216,6 +224,8 @@ struct Inner {
     bundle_base: String,
     manifest: Option<PathBuf>,
     built: RwLock<HashMap<String, Entry>>,
+    /// Digested static files: source (`img/logo.png`) → URL of the hashed copy.
+    digested: RwLock<HashMap<String, String>>,
     building: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     builds: AtomicUsize,
 }
@@ -308,6 +318,7 @@ impl Assets {
             bundle_base,
             manifest: None,
             built: RwLock::new(HashMap::new()),
+            digested: RwLock::new(HashMap::new()),
             building: Mutex::new(HashMap::new()),
             builds: AtomicUsize::new(0),
         };
@@ -317,6 +328,10 @@ impl Assets {
         {
             for report in manifest.bundles.values() {
                 built.insert(report.files.join("\n"), inner.entry_for(report));
+            }
+            for (source, copy) in &manifest.files {
+                let url = format!("{}{copy}", inner.bundle_base);
+                inner.digested.get_mut().insert(source.clone(), url);
             }
             manifest_path = Some(inner.config.output_dir.join(Manifest::FILE_NAME));
             tracing::debug!(bundles = built.len(), "loaded the assets manifest");
@@ -357,8 +372,15 @@ impl Assets {
     }
 
     /// The URL for `files`: the bundle's in production; in debug the file's own URL for
-    /// one file, or an unminified bundle built on each call for several.
+    /// one file, or an unminified bundle built on each call for several. One file that is
+    /// not `.css` or `.js` (an image, a font, a PDF) is digested instead: its hashed copy's
+    /// URL in production, its plain path in debug (see [`Assets::digest`]).
     pub fn url(&self, files: &[&str]) -> Result<String, Error> {
+        if let [file] = files
+            && Kind::of(file).is_none()
+        {
+            return self.file_url(file);
+        }
         if self.inner.config.mode == Mode::Production {
             return self.production(files, |e| e.url.clone());
         }
@@ -505,35 +527,6 @@ impl Inner {
     }
 }
 
-fn escape_attr(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
-fn tag(kind: Kind, url: &str, integrity: Option<&str>, crossorigin: bool) -> String {
-    let mut attrs = String::new();
-    if let Some(integrity) = integrity {
-        attrs.push_str(&format!(" integrity=\"{integrity}\""));
-    }
-    if crossorigin {
-        attrs.push_str(" crossorigin=\"anonymous\"");
-    }
-    let url = escape_attr(url);
-    match kind {
-        Kind::Css => format!("<link rel=\"stylesheet\" href=\"{url}\"{attrs}>"),
-        Kind::Js => format!("<script src=\"{url}\"{attrs}></script>"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -566,14 +559,5 @@ mod tests {
         );
         assert_eq!(assets.builds(), 1);
         assert!(assets.inner.building.lock().is_empty());
-    }
-
-    #[test]
-    fn tags_escape_urls() {
-        let t = tag(Kind::Js, "/a\"b.js", Some("sha384-x"), true);
-        assert_eq!(
-            t,
-            "<script src=\"/a&quot;b.js\" integrity=\"sha384-x\" crossorigin=\"anonymous\"></script>"
-        );
     }
 }

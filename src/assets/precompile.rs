@@ -1,5 +1,6 @@
 //! Precompiling: find every `static(...)` and `static_url(...)` call in the templates and
-//! build each bundle ahead of time, so production builds nothing at run time. This is
+//! build each bundle ahead of time, and digest every other static file (see
+//! [`Assets::digest_all`]), so production builds nothing at run time. This is
 //! what `static-bundle` runs; it only parses arguments and prints the report.
 //!
 //! ```
@@ -36,8 +37,8 @@ use serde::{Serialize, Serializer};
 use super::prune::previous_history;
 use super::scan::{ScanError, TemplateCall, scan_templates};
 use super::{
-    Assets, AssetsConfig, BuildOptions, BundleReport, Error, Manifest, ManifestError, Mode,
-    Retention,
+    Assets, AssetsConfig, BuildOptions, BundleReport, Error, FileReport, Kind, Manifest,
+    ManifestError, Mode, Retention,
 };
 
 /// What can go wrong precompiling, apart from a bundle that fails to build (which the
@@ -223,7 +224,10 @@ fn display<S: Serializer>(error: &Arc<Error>, serializer: S) -> Result<S::Ok, S:
 pub struct PrecompileReport {
     /// The bundles built, sorted by key.
     pub bundles: Vec<BundleReport>,
-    /// The bundles that failed.
+    /// The static files digested (every file of the static tree but bundle sources),
+    /// sorted by path.
+    pub files: Vec<FileReport>,
+    /// The bundles (and static files named in a template) that failed.
     pub failed: Vec<PrecompileFailure>,
     /// Calls that cannot be precompiled (not built): no arguments, or arguments that
     /// are not string literals ([`TemplateCall::problem`] says which).
@@ -246,8 +250,42 @@ impl PrecompileReport {
     }
 }
 
+/// Digests the whole static tree, then each file a template names with `static_url()`
+/// that the tree walk left out (a hidden file), or that does not exist: that fails as a
+/// bundle does, naming the template line.
+fn digest_files(
+    assets: &Assets,
+    named: &BTreeMap<&str, &TemplateCall>,
+    report: &mut PrecompileReport,
+) -> Result<(), PrecompileError> {
+    let mut files: BTreeMap<String, FileReport> = BTreeMap::new();
+    for file in assets.digest_all()? {
+        files.insert(file.source.clone(), file);
+    }
+    for (file, call) in named {
+        let found_at = format!("{}:{}", call.template.display(), call.line);
+        report.found_at.insert((*file).to_owned(), found_at.clone());
+        if files.contains_key(*file) {
+            continue;
+        }
+        match assets.digest(file) {
+            Ok(digested) => {
+                files.insert(digested.source.clone(), digested);
+            }
+            Err(error) => report.failed.push(PrecompileFailure {
+                bundle: (*file).to_owned(),
+                found_at,
+                error: Arc::new(error),
+            }),
+        }
+    }
+    report.files = files.into_values().collect();
+    Ok(())
+}
+
 /// Scans `templates`, builds every bundle found (strictly, with `.gz`/`.br` unless
-/// precompression is off), and when all succeeded writes `manifest.json` with this build
+/// precompression is off), digests every other static file ([`Assets::digest_all`]), and
+/// when all succeeded writes `manifest.json` with this build
 /// added to the history of builds, then, given a [`Retention`], prunes the old builds it
 /// does not keep. The previous manifest in the output directory is read for its history;
 /// one that is not valid is replaced, with a warning in the report.
@@ -280,7 +318,14 @@ pub fn precompile(
     };
     let scan = scan_templates(templates)?;
     let mut bundles: BTreeMap<String, &TemplateCall> = BTreeMap::new();
+    let mut named_files: BTreeMap<&str, &TemplateCall> = BTreeMap::new();
     for call in &scan.literal {
+        if let [file] = call.files.as_slice()
+            && Kind::of(file).is_none()
+        {
+            named_files.entry(file).or_insert(call);
+            continue;
+        }
         let files: Vec<&str> = call.files.iter().map(String::as_str).collect();
         bundles.entry(Manifest::key(&files)).or_insert(call);
     }
@@ -307,6 +352,12 @@ pub fn precompile(
                 error: Arc::new(error),
             }),
         }
+    }
+    digest_files(assets, &named_files, &mut report)?;
+    for file in &report.files {
+        manifest
+            .files
+            .insert(file.source.clone(), file.file.clone());
     }
     if report.failed.is_empty() {
         manifest.record_build(

@@ -1,7 +1,8 @@
-//! Serving bundles and sources over HTTP: tower-http's `ServeDir` with the headers a
-//! shared cache needs.
+//! Serving bundles, digested static files and sources over HTTP: tower-http's `ServeDir`
+//! with the headers a shared cache needs.
 //!
-//! Bundles have hashed names, so the output directory is served as cacheable forever, with
+//! Bundles and digested files (`logo.<hash16>.png`) have hashed names, so the output
+//! directory is served as cacheable forever, with
 //! the `.br` and `.gz` siblings to clients that accept them, `Vary: Accept-Encoding` on
 //! every answer that could have been another encoding, and a strong `ETag` that
 //! `If-None-Match` revalidates into a `304` (which carries the same `Cache-Control` and
@@ -56,6 +57,8 @@ use tower_http::services::fs::{
     Backend, DefaultServeDirFallback, ServeFileSystemResponseBody, TokioBackend, TokioFile,
 };
 use tower_http::set_header::SetResponseHeader;
+
+use super::digest::is_content_hashed;
 
 /// What `ServeDir` answers.
 type Response = http::Response<ServeFileSystemResponseBody>;
@@ -138,21 +141,6 @@ impl Backend for Files {
     }
 }
 
-/// Whether a file name carries a content digest as squall writes it:
-/// `<stems>.<16 lowercase hex>[.<ext>]`, optionally with a `.br` or `.gz` sibling suffix.
-fn is_content_hashed(name: &str) -> bool {
-    let name = name
-        .strip_suffix(".br")
-        .or_else(|| name.strip_suffix(".gz"))
-        .unwrap_or(name);
-    name.split('.').skip(1).any(|part| {
-        part.len() == 16
-            && part
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    })
-}
-
 const IMMUTABLE: HeaderValue = HeaderValue::from_static("public, max-age=31536000, immutable");
 const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
 
@@ -202,31 +190,4 @@ pub fn serve_immutable(dir: impl AsRef<Path>) -> ServeAssets {
 /// revalidates every file (with its `ETag`).
 pub fn serve_no_cache(dir: impl AsRef<Path>) -> ServeAssets {
     serve(dir.as_ref(), false, no_cache)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn content_hashed_names() {
-        for name in [
-            "a.b.0123456789abcdef.js",
-            "a.0123456789abcdef.js.br",
-            "logo.0123456789abcdef.png.gz",
-            "x.0123456789abcdef",
-        ] {
-            assert!(is_content_hashed(name), "{name}");
-        }
-        for name in [
-            "manifest.json",
-            "0123456789abcdef.js",
-            "a.0123456789ABCDEF.js",
-            "a.0123456789abcde.js",
-            ".tmp-abc",
-            "",
-        ] {
-            assert!(!is_content_hashed(name), "{name}");
-        }
-    }
 }

@@ -17,6 +17,8 @@ pub fn python() -> PathBuf {
 }
 
 pub mod aiosmtpd;
+#[cfg(all(feature = "assets", feature = "cli"))]
+pub mod assets;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod scripted_smtp;
