@@ -8,20 +8,9 @@ use std::process::{Command, Output};
 
 use squall::assets::{Assets, AssetsConfig, Mode};
 
-fn site() -> tempfile::TempDir {
-    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/assets/site");
-    let dir = tempfile::tempdir().unwrap();
-    for entry in walkdir::WalkDir::new(&from) {
-        let entry = entry.unwrap();
-        let target = dir.path().join(entry.path().strip_prefix(&from).unwrap());
-        if entry.file_type().is_dir() {
-            std::fs::create_dir_all(&target).unwrap();
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-    dir
-}
+#[path = "support/assets_site.rs"]
+mod assets_site;
+use assets_site::site;
 
 fn static_bundle(root: &Path, extra: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_static-bundle"))

@@ -71,7 +71,11 @@ pub(crate) fn sanitize_stem(stem: &str) -> String {
 /// `<stems>.<hash16>[.<extension>]`: the readable name followed by the first 16 hex
 /// digits of the sha256 of `bytes`.
 pub(crate) fn hashed_name(stems: &str, bytes: &[u8], extension: Option<&str>) -> String {
-    let hash = hex_digest(bytes);
+    name_for_digest(stems, &hex_digest(bytes), extension)
+}
+
+/// [`hashed_name`] for bytes whose [`hex_digest`] is `hash`.
+pub(crate) fn name_for_digest(stems: &str, hash: &str, extension: Option<&str>) -> String {
     match extension {
         Some(extension) => format!("{stems}.{}.{extension}", &hash[..16]),
         None => format!("{stems}.{}", &hash[..16]),
