@@ -152,12 +152,13 @@ fn main() -> ExitCode {
         );
     }
     eprintln!(
-        "static-bundle: {} built, {} failed, {} non-literal call(s), {} file(s) digested, {} pruned{}",
+        "static-bundle: {} built, {} failed, {} non-literal call(s), {} file(s) digested, {} pruned, {} unchanged{}",
         report.bundles.len(),
         report.failed.len(),
         report.non_literal.len(),
         report.files.len(),
         report.pruned.len(),
+        report.unchanged.len(),
         match &report.manifest {
             Some(path) => format!(", wrote {}", path.display()),
             None => ", manifest left as it was".to_owned(),

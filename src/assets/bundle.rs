@@ -32,11 +32,13 @@
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::compress::{self, When};
 use super::css::{self, Browsers, CssContext, CssOutput, add_unique};
-use super::digest::{hashed_name, integrity, sanitize_stem, write_atomic};
+use super::digest::{hashed_name, hex_digest, integrity, sanitize_stem, write_atomic};
+use super::incremental::BuildInputs;
 use super::minify::{self, JsEngine, MinifyError, ScriptShape};
 
 /// What can go wrong while building a bundle.
@@ -177,6 +179,9 @@ pub struct BundleReport {
     pub assets: Vec<String>,
     /// `false` when minifying failed and the bundle holds the sources as they are.
     pub minified: bool,
+    /// What it was built from, for incremental rebuilds (none in older manifests).
+    #[serde(default, skip_serializing_if = "BuildInputs::is_empty")]
+    pub inputs: BuildInputs,
 }
 
 /// How to build.
@@ -194,6 +199,8 @@ pub(crate) struct Options {
     pub browsers: Browsers,
     /// The JS minifier.
     pub engine: JsEngine,
+    /// [`BuildInputs::options`] for the report.
+    pub fingerprint: String,
 }
 
 /// Checks that `file` stays inside `static_root` (canonical) and exists there; returns its
@@ -289,12 +296,14 @@ pub(crate) fn build(
 ) -> Result<BundleReport, BundleError> {
     let kind = kind_of(files)?;
     let mut sources = Vec::with_capacity(files.len());
+    let mut inputs = BuildInputs::new(options.fingerprint.clone());
     for file in files {
         let path = resolve_source(static_root, file)?;
         let bytes = std::fs::read(&path).map_err(|e| BundleError::Io {
             path: path.clone(),
             source: e,
         })?;
+        inputs.files.insert((*file).to_owned(), hex_digest(&bytes));
         let text = String::from_utf8(bytes).map_err(|e| BundleError::NotUtf8 {
             file: (*file).to_owned(),
             source: e.utf8_error(),
@@ -313,7 +322,10 @@ pub(crate) fn build(
         Err(None)
     };
     let (code, assets, was_minified) = match minified {
-        Ok((code, assets)) => (code, assets, true),
+        Ok((code, assets, read)) => {
+            inputs.files.extend(read);
+            (code, assets, true)
+        }
         Err(Some(error)) if options.strict => return Err(error),
         Err(Some(error @ BundleError::Strictness { .. })) => return Err(error),
         Err(error) => {
@@ -342,6 +354,7 @@ pub(crate) fn build(
         brotli: None,
         assets,
         minified: was_minified,
+        inputs,
         file: name.clone(),
     };
     let sizes = compress::siblings(
@@ -453,7 +466,8 @@ fn join(kind: Kind, parts: &[&str]) -> String {
     out
 }
 
-type Minified = (String, Vec<String>);
+/// The joined code, the copied assets and the other files read (name, sha256 hex).
+type Minified = (String, Vec<String>, Vec<(String, String)>);
 
 /// Minifies every source (in parallel), joined in order. `Err(Some(e))` names the first
 /// file that failed.
@@ -487,38 +501,13 @@ fn minify_all(
             )),
         }
     };
-    let results: Vec<Result<_, MinifyError>> = if sources.len() == 1 {
-        sources.iter().map(one).collect()
-    } else {
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = sources
-                .iter()
-                .map(|source| {
-                    let spawned = std::thread::Builder::new().spawn_scoped(scope, || one(source));
-                    (source, spawned)
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|(source, spawned)| match spawned {
-                    // Each engine runs under catch_unwind, so this is a panic outside it.
-                    Ok(handle) => handle.join().unwrap_or_else(|_| {
-                        Err(MinifyError::Panic {
-                            file: source.name.to_owned(),
-                            engine: "minifier thread",
-                            message: "the thread panicked".to_owned(),
-                        })
-                    }),
-                    Err(_) => one(source),
-                })
-                .collect()
-        })
-    };
+    let results: Vec<Result<_, MinifyError>> = sources.par_iter().map(one).collect();
     let mut top = Vec::new();
     let mut hoisted = Vec::new();
     let mut codes = Vec::with_capacity(results.len());
     let mut shapes = Vec::with_capacity(results.len());
     let mut assets = Vec::new();
+    let mut read = Vec::new();
     for result in results {
         let (out, shape) = result.map_err(|e| Some(BundleError::Minify(e)))?;
         top.extend(out.licences);
@@ -526,6 +515,7 @@ fn minify_all(
         codes.push(out.code);
         shapes.push(shape);
         add_unique(&mut assets, out.copied);
+        read.extend(out.inputs);
     }
     if kind == Kind::Js {
         let scripts: Vec<Script<'_>> = sources
@@ -539,14 +529,14 @@ fn minify_all(
             .collect();
         // Not a minifier failure: joining the sources unminified would fail the same way.
         return match join_scripts(&scripts) {
-            Ok(code) => Ok((code, assets)),
+            Ok(code) => Ok((code, assets, read)),
             Err(error) => Err(Some(error)),
         };
     }
     top.extend(hoisted);
     let mut parts: Vec<&str> = top.iter().map(String::as_str).collect();
     parts.extend(codes.iter().map(String::as_str));
-    Ok((join(kind, &parts), assets))
+    Ok((join(kind, &parts), assets, read))
 }
 
 #[cfg(test)]

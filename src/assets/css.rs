@@ -42,6 +42,7 @@ use lightningcss::traits::ToCss;
 use lightningcss::visitor::Visit;
 
 use super::css_urls::{self, ReferenceError, Resolved};
+use super::digest::hex_digest;
 use super::minify::{MinifyError, guarded};
 
 /// How deep `@import`s may nest.
@@ -220,6 +221,8 @@ pub(crate) struct CssOutput {
     pub code: String,
     /// Names of the images and fonts copied to the output.
     pub copied: Vec<String>,
+    /// The `@import`ed sheets and `url()` files read, with the sha256 (hex) of their bytes.
+    pub inputs: Vec<(String, String)>,
 }
 
 /// Parses one stylesheet alone, inlines its local `@import`s, rewrites its `url()`s and
@@ -274,7 +277,14 @@ fn sheet(
             path: target.clone(),
             source: e,
         })?;
+        let reference: &str = &import.url;
+        let cut = reference.find(['?', '#']).unwrap_or(reference.len());
+        if let Some(reached) = css_urls::reached(ctx.static_root, &base_dir, &reference[..cut]) {
+            out.inputs
+                .push((reached, hex_digest(imported_source.as_bytes())));
+        }
         let inner = self::sheet(ctx, &imported_name, &target, &imported_source, stack)?;
+        out.inputs.extend(inner.inputs);
         out.licences.extend(inner.licences);
         out.hoisted.extend(inner.hoisted);
         add_unique(&mut out.copied, inner.copied);
@@ -293,9 +303,11 @@ fn sheet(
         base_dir: &base_dir,
         output_dir: ctx.output_dir,
         copied: Vec::new(),
+        inputs: Vec::new(),
     };
     sheet.visit(&mut rewriter)?;
     add_unique(&mut out.copied, rewriter.copied);
+    out.inputs.extend(rewriter.inputs);
     sheet
         .minify(MinifyOptions {
             targets,

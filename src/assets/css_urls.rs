@@ -43,7 +43,7 @@ use lightningcss::values::url::Url;
 use lightningcss::visit_types;
 use lightningcss::visitor::{Visit, VisitTypes, Visitor};
 
-use super::digest::{copy_name, write_once};
+use super::digest::{copy_name_for_digest, hex_digest, write_once};
 
 /// What can go wrong with a reference (`url()` or `@import`) in a stylesheet.
 #[derive(Debug, thiserror::Error)]
@@ -130,22 +130,9 @@ pub(crate) enum Resolved {
 /// Resolves `reference` (a path without query or fragment) against `base_dir`, keeping it
 /// inside `static_root` (both canonical).
 pub(crate) fn resolve(static_root: &Path, base_dir: &Path, reference: &str) -> Resolved {
-    let mut joined = base_dir.to_path_buf();
-    for component in Path::new(reference).components() {
-        match component {
-            Component::Normal(part) => joined.push(part),
-            Component::ParentDir => {
-                if !joined.pop() {
-                    return Resolved::Outside;
-                }
-            }
-            Component::CurDir => {}
-            Component::RootDir | Component::Prefix(_) => return Resolved::Outside,
-        }
-    }
-    if !joined.starts_with(static_root) {
+    let Some(joined) = join_lexically(static_root, base_dir, reference) else {
         return Resolved::Outside;
-    }
+    };
     match joined.canonicalize() {
         Ok(real) if real.starts_with(static_root) && real.is_file() => Resolved::File(real),
         Ok(real) if !real.starts_with(static_root) => Resolved::Outside,
@@ -153,20 +140,54 @@ pub(crate) fn resolve(static_root: &Path, base_dir: &Path, reference: &str) -> R
     }
 }
 
+/// `reference` joined to `base_dir` without following links, `..` taken away; `None` when
+/// that leaves `static_root`.
+fn join_lexically(static_root: &Path, base_dir: &Path, reference: &str) -> Option<PathBuf> {
+    let mut joined = base_dir.to_path_buf();
+    for component in Path::new(reference).components() {
+        match component {
+            Component::Normal(part) => joined.push(part),
+            Component::ParentDir => {
+                if !joined.pop() {
+                    return None;
+                }
+            }
+            Component::CurDir => {}
+            Component::RootDir | Component::Prefix(_) => return None,
+        }
+    }
+    joined.starts_with(static_root).then_some(joined)
+}
+
+/// The path by which a build reaches `reference` from `base_dir`, relative to
+/// `static_root` and with `/` separators, as incremental rebuilds record it (reading it
+/// again follows the links a build would follow).
+pub(crate) fn reached(static_root: &Path, base_dir: &Path, reference: &str) -> Option<String> {
+    let joined = join_lexically(static_root, base_dir, reference)?;
+    let relative = joined.strip_prefix(static_root).ok()?;
+    let parts: Vec<_> = relative.iter().map(|p| p.to_string_lossy()).collect();
+    Some(parts.join("/"))
+}
+
 /// Copies `source` into `output_dir` as `<stem>.<hash16>.<ext>` (atomically, only when
-/// that name is not there yet) and returns the new name: the same copy a digested static
-/// file of these bytes gets (see [`Assets::digest`](super::Assets::digest)).
-fn copy_hashed(source: &Path, output_dir: &Path) -> Result<String, ReferenceError> {
+/// that name is not there yet) and returns the new name, the same copy a digested static
+/// file of these bytes gets (see [`Assets::digest`](super::Assets::digest)), and the
+/// sha256 (hex) of the bytes.
+pub(crate) fn copy_hashed(
+    source: &Path,
+    output_dir: &Path,
+) -> Result<(String, String), ReferenceError> {
     let bytes = std::fs::read(source).map_err(|e| ReferenceError::Io {
         path: source.to_owned(),
         source: e,
     })?;
-    let name = copy_name(source, &bytes);
+    let digest = hex_digest(&bytes);
+    let name = copy_name_for_digest(source, &digest);
     write_once(output_dir, &name, &bytes).map_err(|e| ReferenceError::Io {
         path: output_dir.join(&name),
         source: e,
     })?;
-    Ok(name)
+    Ok((name, digest))
 }
 
 /// The lightningcss visitor that rewrites a sheet's relative `url()`s.
@@ -181,6 +202,8 @@ pub(crate) struct Rewriter<'a> {
     pub output_dir: &'a Path,
     /// Names of the copies made (or found already there).
     pub copied: Vec<String>,
+    /// The files read ([`reached`] path, sha256 hex), for incremental rebuilds.
+    pub inputs: Vec<(String, String)>,
 }
 
 impl<'i> Visitor<'i> for Rewriter<'_> {
@@ -212,7 +235,13 @@ impl<'i> Visitor<'i> for Rewriter<'_> {
         let cut = raw.find(['?', '#']).unwrap_or(raw.len());
         let (path, suffix) = raw.split_at(cut);
         let name = match resolve(self.static_root, self.base_dir, path) {
-            Resolved::File(found) => copy_hashed(&found, self.output_dir)?,
+            Resolved::File(found) => {
+                let (name, digest) = copy_hashed(&found, self.output_dir)?;
+                if let Some(reached) = reached(self.static_root, self.base_dir, path) {
+                    self.inputs.push((reached, digest));
+                }
+                name
+            }
             Resolved::Missing(looked) => {
                 return Err(ReferenceError::Missing {
                     file: self.file.to_owned(),

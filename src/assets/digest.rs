@@ -71,7 +71,11 @@ pub(crate) fn sanitize_stem(stem: &str) -> String {
 /// `<stems>.<hash16>[.<extension>]`: the readable name followed by the first 16 hex
 /// digits of the sha256 of `bytes`.
 pub(crate) fn hashed_name(stems: &str, bytes: &[u8], extension: Option<&str>) -> String {
-    let hash = hex_digest(bytes);
+    name_for_digest(stems, &hex_digest(bytes), extension)
+}
+
+/// [`hashed_name`] for bytes whose [`hex_digest`] is `hash`.
+pub(crate) fn name_for_digest(stems: &str, hash: &str, extension: Option<&str>) -> String {
     match extension {
         Some(extension) => format!("{stems}.{}.{extension}", &hash[..16]),
         None => format!("{stems}.{}", &hash[..16]),
@@ -82,6 +86,11 @@ pub(crate) fn hashed_name(stems: &str, bytes: &[u8], extension: Option<&str>) ->
 /// extension as in `source`'s name (sanitized). A CSS `url()` copy and a digested static
 /// file of the same bytes and name get this one name, so they share one copy.
 pub(crate) fn copy_name(source: &Path, bytes: &[u8]) -> String {
+    copy_name_for_digest(source, &hex_digest(bytes))
+}
+
+/// [`copy_name`] for bytes whose sha256 (hex) is already known.
+pub(crate) fn copy_name_for_digest(source: &Path, digest: &str) -> String {
     let stem = source
         .file_stem()
         .map(|s| sanitize_stem(&s.to_string_lossy()))
@@ -89,7 +98,7 @@ pub(crate) fn copy_name(source: &Path, bytes: &[u8]) -> String {
     let extension = source
         .extension()
         .map(|ext| sanitize_stem(&ext.to_string_lossy()));
-    hashed_name(&stem, bytes, extension.as_deref())
+    name_for_digest(&stem, digest, extension.as_deref())
 }
 
 /// Whether a file name carries a content digest as squall writes it:

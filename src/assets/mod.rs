@@ -51,6 +51,7 @@ mod css;
 mod css_urls;
 mod digest;
 mod files;
+mod incremental;
 mod manifest;
 mod minify;
 #[cfg(feature = "minijinja")]
@@ -64,10 +65,11 @@ mod serve;
 mod tags;
 
 pub use bundle::{BundleError, BundleReport, Kind};
-pub use compress::{DEFAULT_BROTLI_QUALITY, Precompression};
+pub use compress::{BROTLI_FULL_QUALITY_UP_TO, DEFAULT_BROTLI_QUALITY, Precompression};
 pub use css::{Browsers, BrowsersError};
 pub use css_urls::ReferenceError;
 pub use files::{FileError, FileReport};
+pub use incremental::BuildInputs;
 pub use manifest::{Manifest, ManifestError};
 pub use minify::{JsEngine, MinifyError};
 #[cfg(feature = "minijinja")]
@@ -170,7 +172,8 @@ pub struct BuildOptions {
     /// time on a background thread).
     pub precompression: Precompression,
     /// Brotli's quality for the `.br` siblings, 0 (fastest) to 11 (smallest; the
-    /// default, [`DEFAULT_BROTLI_QUALITY`]). Above 11 counts as 11.
+    /// default, [`DEFAULT_BROTLI_QUALITY`]), for bundles up to
+    /// [`BROTLI_FULL_QUALITY_UP_TO`] bytes; bigger ones get less. Above 11 counts as 11.
     pub brotli_quality: u32,
 }
 
@@ -426,6 +429,7 @@ impl Assets {
                 brotli_quality: options.brotli_quality,
                 browsers: options.browsers,
                 engine: options.js_engine,
+                fingerprint: incremental::options_fingerprint(&self.inner.config, options),
             },
         )?)
     }

@@ -34,6 +34,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Serialize, Serializer};
 
+use super::incremental::{Job, Outcome, build_all};
 use super::prune::previous_history;
 use super::scan::{ScanError, TemplateCall, scan_templates};
 use super::{
@@ -167,7 +168,7 @@ impl PrecompileConfig {
     /// not parse, or is of an unknown version, is rebuilt with a warning in the report.
     pub fn run(
         &self,
-        progress: impl FnMut(usize, usize, &str),
+        progress: impl FnMut(usize, usize, &str) + Send,
     ) -> Result<PrecompileReport, PrecompileError> {
         match std::fs::metadata(&self.templates) {
             Ok(meta) if meta.is_dir() => {}
@@ -229,6 +230,11 @@ pub struct PrecompileReport {
     pub files: Vec<FileReport>,
     /// The bundles (and static files named in a template) that failed.
     pub failed: Vec<PrecompileFailure>,
+    /// The keys of the bundles in [`bundles`](Self::bundles) taken from the previous
+    /// manifest because nothing they were built from changed (see [`BuildInputs`]).
+    ///
+    /// [`BuildInputs`]: super::BuildInputs
+    pub unchanged: Vec<String>,
     /// Calls that cannot be precompiled (not built): no arguments, or arguments that
     /// are not string literals ([`TemplateCall::problem`] says which).
     pub non_literal: Vec<TemplateCall>,
@@ -288,13 +294,15 @@ fn digest_files(
 /// when all succeeded writes `manifest.json` with this build
 /// added to the history of builds, then, given a [`Retention`], prunes the old builds it
 /// does not keep. The previous manifest in the output directory is read for its history;
-/// one that is not valid is replaced, with a warning in the report.
-/// `progress(index, total, bundle_key)` runs before each build.
+/// one that is not valid is replaced, with a warning in the report. Bundles are built
+/// several at once; one that the previous manifest shows unchanged (same options, same
+/// content hashes of every file it read, its output files all there) is not built again.
+/// `progress(index, total, bundle_key)` runs before each build, from any thread.
 pub fn precompile(
     assets: &Assets,
     templates: &Path,
     retention: Option<Retention>,
-    mut progress: impl FnMut(usize, usize, &str),
+    progress: impl FnMut(usize, usize, &str) + Send,
 ) -> Result<PrecompileReport, PrecompileError> {
     let output_dir = &assets.config().output_dir;
     let mut warnings = Vec::new();
@@ -335,20 +343,30 @@ pub fn precompile(
         ..PrecompileReport::default()
     };
     let mut manifest = Manifest::default();
-    let total = bundles.len();
-    for (index, (key, call)) in bundles.iter().enumerate() {
-        progress(index + 1, total, key);
+    let jobs: Vec<Job<'_>> = bundles
+        .iter()
+        .map(|(key, call)| Job {
+            key,
+            files: call.files.iter().map(String::as_str).collect(),
+        })
+        .collect();
+    let outcomes = build_all(assets, previous.as_ref(), &jobs, progress);
+    for ((key, call), outcome) in bundles.iter().zip(outcomes) {
         let found_at = format!("{}:{}", call.template.display(), call.line);
-        report.found_at.insert(key.clone(), found_at);
-        let files: Vec<&str> = call.files.iter().map(String::as_str).collect();
-        match assets.build(&files) {
-            Ok(built) => {
+        report.found_at.insert(key.clone(), found_at.clone());
+        match outcome {
+            Outcome::Built(built) => {
                 manifest.insert(built.clone());
                 report.bundles.push(built);
             }
-            Err(error) => report.failed.push(PrecompileFailure {
+            Outcome::Unchanged(built) => {
+                manifest.insert(built.clone());
+                report.bundles.push(built);
+                report.unchanged.push(key.clone());
+            }
+            Outcome::Failed(error) => report.failed.push(PrecompileFailure {
                 bundle: key.clone(),
-                found_at: format!("{}:{}", call.template.display(), call.line),
+                found_at,
                 error: Arc::new(error),
             }),
         }
@@ -365,8 +383,11 @@ pub fn precompile(
             SystemTime::now(),
         );
         // The new manifest is in place before any old file goes, and records every build
-        // until pruning is done, so a run stopped halfway forgets nothing it wrote.
-        manifest.save(output_dir)?;
+        // until pruning is done, so a run stopped halfway forgets nothing it wrote. One
+        // that says what the previous one said is not written again.
+        if previous.as_ref() != Some(&manifest) {
+            manifest.save(output_dir)?;
+        }
         report.manifest = Some(output_dir.join(Manifest::FILE_NAME));
         if let Some(retention) = retention {
             let recorded = manifest.history.len();
