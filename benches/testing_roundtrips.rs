@@ -11,7 +11,9 @@
 //! counts, so that load from elsewhere on the machine hits them alike and the least
 //! disturbed runs are compared. Prints
 //! `METRIC <name> squall=<v> peer=<v> ratio=<squall/peer> unit=req/s` lines.
-//! `ROUNDS`, `REQUESTS` and `HTTP_REQUESTS` in the environment change the amount of work.
+//! `ROUNDS`, `REQUESTS` and `HTTP_REQUESTS` in the environment change the amount of work;
+//! `ONLY=squall`, `axum-test` or `oneshot` runs that one in-process contender alone and
+//! skips HTTP (for a profiler; no METRIC lines then).
 
 use std::time::{Duration, Instant};
 
@@ -166,6 +168,18 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    if let Ok(only) = std::env::var("ONLY") {
+        rt.block_on(async {
+            let t = match only.as_str() {
+                "squall" => squall_in_process(n).await,
+                "axum-test" => axum_test_in_process(n).await,
+                "oneshot" => oneshot_floor(n).await,
+                other => panic!("ONLY={other}: squall, axum-test or oneshot"),
+            };
+            eprintln!("{only}: {:.0} req/s", n as f64 / t.as_secs_f64());
+        });
+        return;
+    }
     let mut times: [Vec<Duration>; 3] = Default::default();
     rt.block_on(async {
         for round in 0..=rounds {
@@ -215,6 +229,6 @@ fn main() {
     eprintln!("http: squall {hs:.0} req/s, reqwest {hp:.0} req/s");
 
     metric("inprocess_roundtrips_per_s", s, p);
-    metric("inprocess_oneshot_floor_per_s", s, f);
+    metric("inprocess_floor_ratio", s, f);
     metric("http_roundtrips_per_s", hs, hp);
 }

@@ -251,14 +251,21 @@ impl<'c> RequestBuilder<'c> {
     /// Sends the request, following redirects if asked, and stores the cookies of every
     /// response in the client's jar.
     pub async fn send(self) -> Result<TestResponse, Error> {
+        let timeout = self.timeout.or(self.client.timeout);
+        self.prepare()?.send(timeout).await
+    }
+
+    /// The request as it goes out: the query joined to the URL, the XSRF token handed
+    /// back and the body encoded.
+    fn prepare(self) -> Result<Exchange<'c>, Error> {
         let RequestBuilder {
             client,
-            mut method,
+            method,
             target,
             mut headers,
             query,
             mut body,
-            timeout,
+            timeout: _,
             max_redirects,
             xsrf,
             error,
@@ -290,107 +297,158 @@ impl<'c> RequestBuilder<'c> {
                 add_xsrf(x, &token, &mut body, &mut headers);
             }
         }
-        let (mut payload, content_type) = body.into_bytes();
+        let (payload, content_type) = body.into_bytes();
         if let Some(content_type) = content_type
             && !headers.contains_key(header::CONTENT_TYPE)
         {
             headers.insert(header::CONTENT_TYPE, content_type);
         }
+        Ok(Exchange {
+            client,
+            method,
+            url,
+            uri,
+            headers,
+            payload,
+            max_redirects,
+        })
+    }
+}
 
-        let timeout = timeout.or(client.timeout);
-        let for_timeout = timeout.map(|after| (after, method.clone(), url.to_string()));
-        let mut redirects = Vec::new();
-        let round_trips =
-            async move {
-                loop {
-                    let request = client.build(
-                        &method,
-                        &url,
-                        std::mem::take(&mut uri),
-                        &headers,
-                        payload.clone(),
-                    )?;
-                    tracing::trace!(%method, %url, "test client request");
-                    let response = client.transport.call(request).await.map_err(|source| {
-                        Error::Transport {
-                            method: method.clone(),
-                            url: url.to_string(),
-                            source,
-                        }
-                    })?;
-                    let (parts, body) = response.into_parts();
-                    {
-                        let mut jar = client.jar();
-                        for value in parts.headers.get_all(header::SET_COOKIE) {
-                            if let Err(e) = jar.store_bytes(&url, value.as_bytes()) {
-                                tracing::debug!(error = %e, %url, "cookie ignored");
-                            }
-                        }
-                    }
-                    let location = match max_redirects {
-                        Some(_) if is_redirect(parts.status) => parts.headers.get(header::LOCATION),
-                        _ => None,
-                    };
-                    let (Some(location), Some(max)) = (location, max_redirects) else {
-                        return Ok(finish(method, url, parts, body, redirects, false));
-                    };
-                    let location = String::from_utf8_lossy(location.as_bytes()).into_owned();
-                    let next = url
-                        .join(&location)
-                        .ok()
-                        .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
-                        .ok_or_else(|| Error::BadRedirect {
-                            url: url.to_string(),
-                            location: location.clone(),
-                        })?;
-                    if !client.is_app(&next) {
-                        tracing::debug!(%url, %next, "redirect off the app not followed");
-                        return Ok(finish(method, url, parts, body, redirects, true));
-                    }
-                    if redirects.len() >= max {
-                        return Err(Error::TooManyRedirects {
-                            method,
-                            url: url.to_string(),
-                            max,
-                        });
-                    }
-                    let status = parts.status;
-                    let hop_method = method.clone();
-                    if (status == StatusCode::SEE_OTHER && method != Method::HEAD)
-                        || (matches!(status, StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND)
-                            && method == Method::POST)
-                    {
-                        method = Method::GET;
-                        payload = Bytes::new();
-                        headers.remove(header::CONTENT_TYPE);
-                        headers.remove(header::CONTENT_LENGTH);
-                    }
-                    if next.origin() != url.origin() {
-                        headers.remove(header::AUTHORIZATION);
-                    }
-                    let set_cookies = parts
-                        .headers
-                        .get_all(header::SET_COOKIE)
-                        .iter()
-                        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-                        .collect();
-                    uri = client.uri_for(&next)?;
-                    let from = std::mem::replace(&mut url, Arc::new(next));
-                    redirects.push(Redirect {
-                        method: hop_method,
-                        url: Arc::unwrap_or_clone(from),
-                        status,
-                        location,
-                        set_cookies,
-                    });
+/// A request on its way: sent, and sent again to each redirect target it follows.
+struct Exchange<'c> {
+    client: &'c TestClient,
+    method: Method,
+    url: Arc<Url>,
+    uri: Uri,
+    headers: HeaderMap,
+    payload: Bytes,
+    max_redirects: Option<usize>,
+}
+
+impl Exchange<'_> {
+    /// Sends the request, within `timeout` when there is one.
+    async fn send(&mut self, timeout: Option<Duration>) -> Result<TestResponse, Error> {
+        match timeout {
+            None => self.run().await,
+            // Boxed, so that a request without a timeout does not carry the timer's state.
+            Some(after) => {
+                let (method, url) = (self.method.clone(), self.url.to_string());
+                match tokio::time::timeout(after, Box::pin(self.run())).await {
+                    Ok(result) => result,
+                    Err(_) => Err(Error::Timeout { method, url, after }),
                 }
+            }
+        }
+    }
+
+    /// The round trips: each response's cookies go into the jar, and a redirect into the
+    /// app is followed while the redirect limit allows.
+    async fn run(&mut self) -> Result<TestResponse, Error> {
+        let Exchange {
+            client,
+            method,
+            url,
+            uri,
+            headers,
+            payload,
+            max_redirects,
+        } = self;
+        let (client, max_redirects) = (*client, *max_redirects);
+        let mut redirects = Vec::new();
+        loop {
+            let request =
+                client.build(method, url, std::mem::take(uri), headers, payload.clone())?;
+            tracing::trace!(%method, %url, "test client request");
+            let response =
+                client
+                    .transport
+                    .call(request)
+                    .await
+                    .map_err(|source| Error::Transport {
+                        method: method.clone(),
+                        url: url.to_string(),
+                        source,
+                    })?;
+            let (parts, body) = response.into_parts();
+            {
+                let mut jar = client.jar();
+                for value in parts.headers.get_all(header::SET_COOKIE) {
+                    if let Err(e) = jar.store_bytes(url, value.as_bytes()) {
+                        tracing::debug!(error = %e, %url, "cookie ignored");
+                    }
+                }
+            }
+            let location = match max_redirects {
+                Some(_) if is_redirect(parts.status) => parts.headers.get(header::LOCATION),
+                _ => None,
             };
-        match for_timeout {
-            None => round_trips.await,
-            Some((after, method, url)) => match tokio::time::timeout(after, round_trips).await {
-                Ok(result) => result,
-                Err(_) => Err(Error::Timeout { method, url, after }),
-            },
+            let (Some(location), Some(max)) = (location, max_redirects) else {
+                return Ok(finish(
+                    method.clone(),
+                    url.clone(),
+                    parts,
+                    body,
+                    redirects,
+                    false,
+                ));
+            };
+            let location = String::from_utf8_lossy(location.as_bytes()).into_owned();
+            let next = url
+                .join(&location)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
+                .ok_or_else(|| Error::BadRedirect {
+                    url: url.to_string(),
+                    location: location.clone(),
+                })?;
+            if !client.is_app(&next) {
+                tracing::debug!(%url, %next, "redirect off the app not followed");
+                return Ok(finish(
+                    method.clone(),
+                    url.clone(),
+                    parts,
+                    body,
+                    redirects,
+                    true,
+                ));
+            }
+            if redirects.len() >= max {
+                return Err(Error::TooManyRedirects {
+                    method: method.clone(),
+                    url: url.to_string(),
+                    max,
+                });
+            }
+            let status = parts.status;
+            let hop_method = method.clone();
+            if (status == StatusCode::SEE_OTHER && *method != Method::HEAD)
+                || (matches!(status, StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND)
+                    && *method == Method::POST)
+            {
+                *method = Method::GET;
+                *payload = Bytes::new();
+                headers.remove(header::CONTENT_TYPE);
+                headers.remove(header::CONTENT_LENGTH);
+            }
+            if next.origin() != url.origin() {
+                headers.remove(header::AUTHORIZATION);
+            }
+            let set_cookies = parts
+                .headers
+                .get_all(header::SET_COOKIE)
+                .iter()
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .collect();
+            *uri = client.uri_for(&next)?;
+            let from = std::mem::replace(url, Arc::new(next));
+            redirects.push(Redirect {
+                method: hop_method,
+                url: Arc::unwrap_or_clone(from),
+                status,
+                location,
+                set_cookies,
+            });
         }
     }
 }
@@ -456,8 +514,18 @@ impl<'c> IntoFuture for RequestBuilder<'c> {
     #[track_caller]
     fn into_future(self) -> Self::IntoFuture {
         let awaited_at = std::panic::Location::caller();
+        // Prepared here, so that the future holds the request once, as it goes out.
+        let timeout = self.timeout.or(self.client.timeout);
+        let mut exchange = match self.prepare() {
+            Ok(exchange) => exchange,
+            Err(e) => {
+                return Box::pin(async move {
+                    panic!("squall TestClient: {e}\n  awaited at {awaited_at}")
+                });
+            }
+        };
         Box::pin(async move {
-            match self.send().await {
+            match exchange.send(timeout).await {
                 Ok(response) => response,
                 Err(e) => panic!("squall TestClient: {e}\n  awaited at {awaited_at}"),
             }
