@@ -15,7 +15,8 @@
 //! disturbed runs are compared. Prints
 //! `METRIC <name> squall=<v> peer=<v> ratio=<squall/peer> unit=<req/s or msg/s>` lines.
 //! `ROUNDS`, `REQUESTS`, `HTTP_REQUESTS` and `WS_MESSAGES` in the environment change the
-//! amount of work.
+//! amount of work; `ONLY=squall`, `axum-test` or `oneshot` runs that one in-process
+//! contender alone and skips the rest (for a profiler; no METRIC lines then).
 
 use std::time::{Duration, Instant};
 
@@ -224,6 +225,18 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    if let Ok(only) = std::env::var("ONLY") {
+        rt.block_on(async {
+            let t = match only.as_str() {
+                "squall" => squall_in_process(n).await,
+                "axum-test" => axum_test_in_process(n).await,
+                "oneshot" => oneshot_floor(n).await,
+                other => panic!("ONLY={other}: squall, axum-test or oneshot"),
+            };
+            eprintln!("{only}: {:.0} req/s", n as f64 / t.as_secs_f64());
+        });
+        return;
+    }
     let mut times: [Vec<Duration>; 3] = Default::default();
     rt.block_on(async {
         for round in 0..=rounds {
@@ -292,7 +305,7 @@ fn main() {
     eprintln!("websocket echo: squall in-process {ws:.0} msg/s, axum-test {wp:.0} msg/s");
 
     metric("inprocess_roundtrips_per_s", s, p, "req/s");
-    metric("inprocess_oneshot_floor_per_s", s, f, "req/s");
+    metric("inprocess_floor_ratio", s, f, "req/s");
     metric("http_roundtrips_per_s", hs, hp, "req/s");
     metric("ws_echo_msgs_per_s", ws, wp, "msg/s");
 }

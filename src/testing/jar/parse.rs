@@ -26,8 +26,7 @@ pub(crate) struct ParsedSetCookie<'a> {
 /// RFC 6265 section 5.2 (with RFC 6265bis' refusal of control characters): the header, or
 /// why it is ignored. Borrows from the header; allocates nothing.
 pub(crate) fn parse_set_cookie(header: &str) -> Result<ParsedSetCookie<'_>, &'static str> {
-    let bytes = header.as_bytes();
-    if bytes.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+    if has_control(header.as_bytes()) {
         return Err("control character");
     }
     let mut segments = Segments { rest: Some(header) };
@@ -42,10 +41,16 @@ pub(crate) fn parse_set_cookie(header: &str) -> Result<ParsedSetCookie<'_>, &'st
         ..ParsedSetCookie::default()
     };
     for av in segments {
-        let (key, value) = split_pair(av).unwrap_or((trim_wsp(av), ""));
+        // The value is trimmed only for the attributes that read it.
+        let (key, raw) = match av.bytes().position(|b| b == b'=') {
+            Some(i) => (av.get(..i).unwrap_or(""), av.get(i + 1..).unwrap_or("")),
+            None => (av, ""),
+        };
+        let key = trim_wsp(key);
         let is = |k: &str| key.eq_ignore_ascii_case(k);
         match key.len() {
             4 if is("path") => {
+                let value = trim_wsp(raw);
                 c.path = if value.starts_with('/') {
                     Some(value)
                 } else {
@@ -54,17 +59,20 @@ pub(crate) fn parse_set_cookie(header: &str) -> Result<ParsedSetCookie<'_>, &'st
             }
             6 if is("secure") => c.secure = true,
             6 if is("domain") => {
+                let value = trim_wsp(raw);
                 let domain = value.strip_prefix('.').unwrap_or(value);
                 if !domain.is_empty() {
                     c.domain = Some(domain);
                 }
             }
             7 if is("expires") => {
+                let value = trim_wsp(raw);
                 if let Some(t) = parse_cookie_date(value) {
                     c.expires = Some(t);
                 }
             }
             7 if is("max-age") => {
+                let value = trim_wsp(raw);
                 let digits = value.strip_prefix('-').unwrap_or(value);
                 if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
                     // Too many digits saturate, as "a very long time" (or "long ago").
@@ -74,6 +82,7 @@ pub(crate) fn parse_set_cookie(header: &str) -> Result<ParsedSetCookie<'_>, &'st
             }
             8 if is("httponly") => c.http_only = true,
             8 if is("samesite") => {
+                let value = trim_wsp(raw);
                 if value.eq_ignore_ascii_case("strict") {
                     c.same_site = Some(SameSite::Strict);
                 } else if value.eq_ignore_ascii_case("lax") {
@@ -110,18 +119,31 @@ impl<'a> Iterator for Segments<'a> {
     }
 }
 
-/// `name=value`, each trimmed of spaces and tabs; `None` without `=`.
-fn split_pair(s: &str) -> Option<(&str, &str)> {
-    let i = s.bytes().position(|b| b == b'=')?;
-    Some((trim_wsp(s.get(..i)?), trim_wsp(s.get(i + 1..)?)))
+/// Whether `bytes` holds a control character other than a tab. The scan does not stop
+/// early, so that it runs on whole vectors of bytes.
+fn has_control(bytes: &[u8]) -> bool {
+    bytes.iter().fold(false, |bad, &b| {
+        bad | ((b < 0x20) & (b != b'\t')) | (b == 0x7f)
+    })
 }
 
+/// `name=value`, each trimmed of spaces and tabs; `None` without `=`.
+fn split_pair(s: &str) -> Option<(&str, &str)> {
+    let (name, value) = s.split_at_checked(s.bytes().position(|b| b == b'=')?)?;
+    Some((trim_wsp(name), trim_wsp(value.get(1..)?)))
+}
+
+/// `s` without leading and trailing spaces and tabs.
 fn trim_wsp(s: &str) -> &str {
-    let b = s.as_bytes();
-    let is_wsp = |c: &u8| *c == b' ' || *c == b'\t';
-    let start = b.iter().position(|c| !is_wsp(c)).unwrap_or(b.len());
-    let end = b.iter().rposition(|c| !is_wsp(c)).map_or(start, |i| i + 1);
-    s.get(start..end).unwrap_or("")
+    let mut b = s.as_bytes();
+    while let [b' ' | b'\t', rest @ ..] = b {
+        b = rest;
+    }
+    let start = s.len() - b.len();
+    while let [rest @ .., b' ' | b'\t'] = b {
+        b = rest;
+    }
+    s.get(start..start + b.len()).unwrap_or("")
 }
 
 /// RFC 6265 section 5.1.1: the cookie-date algorithm, as browsers read `Expires`.
