@@ -16,8 +16,11 @@ const EXIT_TEMPFAIL: u8 = 75;
 /// Sends the mail queued by a web application over SMTP, with retries, backoff and a
 /// dead-letter place.
 ///
-/// Exit status: 0 nothing left undone; 75 some mail deferred or the SMTP server
-/// unreachable (try later); 1 some mail failed permanently; 2 bad usage or configuration.
+/// Exit status: 0 nothing left undone (the queue holds only dead letters, if anything);
+/// 1 some mail failed permanently; 2 bad usage or configuration; 3 mail is left that is
+/// not due yet or is in flight under another drainer; 75 some mail deferred or the SMTP
+/// server unreachable (try later). `--watch` rides out outages and exits 0 on SIGTERM or
+/// SIGINT unless something failed permanently.
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Cli {
@@ -61,7 +64,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Counts: queued, in flight, deferred, failed.
+    /// Counts: queued (waiting, due now), in flight (claimed by a drainer, live or dead),
+    /// deferred (waiting for a later attempt, due or not), failed (dead letters).
     Status,
     /// Moves every failed message back to the queue, attempts reset.
     RetryFailed,

@@ -19,6 +19,7 @@ use std::process::{Command, Stdio};
 
 use squall::mail::{Queue, Spool, from_url};
 use support::aiosmtpd::{Aiosmtpd, Mode, Options};
+use support::cli::sigterm;
 use support::wait_until;
 
 /// The fenced blocks of the README: (language, lines).
@@ -206,14 +207,7 @@ fn every_readme_command_runs() {
                 wait_until("the watcher to send", || {
                     sandbox.smtp.received().len() > before
                 });
-                let pid = child.id().to_string();
-                assert!(
-                    Command::new("kill")
-                        .args(["-TERM", &pid])
-                        .status()
-                        .unwrap()
-                        .success()
-                );
+                sigterm(&child);
                 let out = child.wait_with_output().unwrap();
                 assert_eq!(out.status.code(), Some(0), "{line}");
             } else {

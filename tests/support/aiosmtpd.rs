@@ -19,6 +19,8 @@ pub struct Options<'a> {
     pub tls: Option<(&'a Path, &'a Path)>,
     pub auth: Option<&'a str>,
     pub reject_prefix: Option<&'a str>,
+    /// Listen on this port (for a peer that comes up where a client already looks).
+    pub port: Option<u16>,
 }
 
 /// A running aiosmtpd; killed when dropped.
@@ -50,6 +52,9 @@ impl Aiosmtpd {
         }
         if let Some(prefix) = options.reject_prefix {
             cmd.arg("--reject-prefix").arg(prefix);
+        }
+        if let Some(port) = options.port {
+            cmd.arg("--port").arg(port.to_string());
         }
         let mut child = cmd
             .stdout(Stdio::piped())

@@ -14,7 +14,11 @@ pub fn spool_drain() -> Command {
 
 /// Runs `cmd` to the end and prints what it said, for a failing test to show.
 pub fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap();
+    show(cmd.output().unwrap())
+}
+
+/// Prints what a finished `spool-drain` said, and passes it on.
+fn show(out: Output) -> Output {
     eprintln!(
         "spool-drain exited {:?}\nstdout: {}\nstderr: {}",
         out.status.code(),
@@ -53,4 +57,30 @@ pub fn stop_at(cmd: &mut Command, name: &str) -> Child {
 pub fn kill9(child: &mut Child) {
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+/// Waits for `child` to end and returns what it printed; a child still running after two
+/// minutes is killed and fails the test (so a hang fails instead of blocking the suite).
+pub fn wait_exit(mut child: Child, what: &str) -> Output {
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > std::time::Duration::from_secs(120) {
+            kill9(&mut child);
+            panic!("spool-drain still running: {what}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    show(child.wait_with_output().unwrap())
+}
+
+/// Sends SIGTERM to `child`.
+pub fn sigterm(child: &Child) {
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
 }

@@ -35,6 +35,23 @@ pub fn numbered_email(i: usize) -> squall::mail::Email {
         .unwrap()
 }
 
+/// Claims the two messages of `queue`, defers one an hour ahead and returns the other,
+/// still claimed (in flight under this process, a live drainer).
+#[cfg(feature = "mail")]
+pub fn defer_one_and_hold_one(
+    rt: &tokio::runtime::Runtime,
+    queue: &dyn squall::mail::Queue,
+) -> squall::mail::Claimed {
+    let mut claims = rt.block_on(queue.claim(2)).unwrap().claims;
+    assert_eq!(claims.len(), 2);
+    let held = claims.pop().unwrap();
+    let deferred = claims.pop().unwrap();
+    let mut message = deferred.message.clone();
+    message.next_attempt_unix_ms += 3_600_000;
+    rt.block_on(queue.defer(deferred, message)).unwrap();
+    held
+}
+
 /// Polls `done` until it holds; fails the test, naming `what`, after two minutes.
 pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let start = std::time::Instant::now();

@@ -68,6 +68,7 @@ def main():
     p.add_argument("--mode", choices=["plain", "starttls", "implicit"], default="plain")
     p.add_argument("--auth", help="user:password that AUTH accepts; AUTH is then required")
     p.add_argument("--reject-prefix", help="refuse RCPT TO addresses that start with this")
+    p.add_argument("--port", type=int, default=0, help="the port to listen on (0: a free one)")
     args = p.parse_args()
 
     context = None
@@ -91,7 +92,7 @@ def main():
     asyncio.set_event_loop(loop)
     server = loop.run_until_complete(loop.create_server(
         lambda: SMTP(handler, loop=loop, **kwargs),
-        "127.0.0.1", 0,
+        "127.0.0.1", args.port,
         ssl=context if args.mode == "implicit" else None,
     ))
     print(server.sockets[0].getsockname()[1], flush=True)

@@ -232,14 +232,18 @@ fn parse(url: &str) -> Result<RedisConfig, String> {
                 Some(i) => h[i..].contains(':'),
                 None => h.contains(':'),
             };
-            let h = if has_port {
-                (*h).to_owned()
-            } else {
-                format!("{h}:6379")
-            };
-            format!("redis://{auth}{h}/{db}")
+            if !has_port {
+                return Ok(format!("redis://{auth}{h}:6379/{db}"));
+            }
+            let port = h.rsplit_once(':').map_or("", |(_, p)| p);
+            match port.parse::<u16>() {
+                Ok(p) if p > 0 => Ok(format!("redis://{auth}{h}/{db}")),
+                _ => Err(format!(
+                    "the port {port:?} of {h:?} is not a port (1 to 65535)"
+                )),
+            }
         })
-        .collect();
+        .collect::<Result<_, String>>()?;
     config.server = hosts.join(",");
     Ok(config)
 }
@@ -285,6 +289,12 @@ mod tests {
             ("redis://h:1/0?queue=a{b}", "braces"),
             ("redis://a:1,b:2/3", "only database 0"),
             ("redis:///0", "no host"),
+            (
+                "redis://127.0.0.1:99999/0",
+                "\"99999\" of \"127.0.0.1:99999\" is not a port",
+            ),
+            ("redis://a:1,b:x/", "\"x\""),
+            ("redis://h:/0", "is not a port"),
         ] {
             match RedisConfig::from_url(url) {
                 Err(Error::Url { reason, .. }) => {

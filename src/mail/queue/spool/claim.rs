@@ -2,13 +2,13 @@
 //! claim: ack (remove), defer, fail (dead-letter) or release.
 
 use std::ffi::{OsStr, OsString};
-use std::fs::{self, File};
+use std::fs;
 use std::io;
 use std::path::Path;
 use std::time::SystemTime;
 
 use super::super::{ClaimBatch, Claimed, QueueError, QueuedMessage, random_u64, unix_ms};
-use super::store::{ERROR_SUFFIX, Inner};
+use super::store::{ERROR_SUFFIX, Entry, Inner, open_entry};
 use crate::mail::record::read_record;
 
 /// `name` with `suffix` appended, for names that need not be UTF-8.
@@ -77,13 +77,18 @@ impl Inner {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue, // another drainer won
                 Err(e) => return Err(QueueError::io("claim (rename)", &from, e)),
             }
-            let decoded = File::open(&path)
-                .and_then(|mut f| read_record(&mut f))
-                .map_err(|e| QueueError::io("read", &path, e))?;
+            // A directory, FIFO or symbolic link in new/ is never a record: it goes to
+            // failed/ like a corrupt one, and opening it neither blocks nor follows it.
+            let decoded = match open_entry(&path).map_err(|e| QueueError::io("open", &path, e))? {
+                Entry::Record(mut file) => read_record(&mut file)
+                    .map_err(|e| QueueError::io("read", &path, e))?
+                    .map_err(|reason| reason.to_string()),
+                Entry::Other(kind) => Err(format!("not a regular file but {kind}")),
+            };
             match decoded {
                 Ok(message) => batch.claims.push(Claimed::file(message, path)),
                 Err(reason) => {
-                    self.quarantine(&path, &name, &reason.to_string())?;
+                    self.quarantine(&path, &name, &reason)?;
                     batch.quarantined += 1;
                 }
             }

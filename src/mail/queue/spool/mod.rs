@@ -336,6 +336,19 @@ mod tests {
     }
 
     #[test]
+    fn the_filesystem_root_is_refused() {
+        for url in ["spool:///", "spool:////", "spool:///tmp/.."] {
+            let err = Spool::from_url(url).unwrap_err();
+            let Error::Queue(QueueError::Io { source, .. }) = &err else {
+                panic!("{url}: {err:?}");
+            };
+            assert_eq!(source.kind(), io::ErrorKind::InvalidInput, "{url}");
+            assert!(err.to_string().contains("filesystem root"), "{url}: {err}");
+        }
+        assert!(!Path::new("/deferred").exists(), "nothing made at the root");
+    }
+
+    #[test]
     fn a_directory_that_cannot_be_made_keeps_the_os_error() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("file");

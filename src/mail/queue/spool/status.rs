@@ -6,15 +6,28 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use super::super::{QueueError, QueueStatus, QueuedMessage, unix_ms};
-use super::store::{ERROR_SUFFIX, Inner, LOCK_FILE};
+use super::store::{ERROR_SUFFIX, Entry, Inner, LOCK_FILE, open_entry};
 use crate::mail::record::read_record;
+
+/// Opens a record to read without claiming it: `None` (with a warning, the entry left in
+/// place) for one that is gone or is not a regular file.
+fn open_record(path: &Path) -> Option<File> {
+    match open_entry(path) {
+        Ok(Entry::Record(file)) => Some(file),
+        Ok(Entry::Other(kind)) => {
+            tracing::warn!(file = %path.display(), kind, "not a record (left in place)");
+            None
+        }
+        Err(_) => None,
+    }
+}
 
 impl Inner {
     pub(super) fn peek(&self, max: usize) -> Result<Vec<QueuedMessage>, QueueError> {
         let mut out = Vec::new();
         for (place, name) in self.due_candidates(max)? {
             let path = self.sub(place).join(&name);
-            let Ok(mut file) = File::open(&path) else {
+            let Some(mut file) = open_record(&path) else {
                 continue;
             };
             match read_record(&mut file) {
@@ -67,7 +80,7 @@ impl Inner {
                 continue;
             }
             let path = entry.path();
-            let Ok(mut file) = File::open(&path) else {
+            let Some(mut file) = open_record(&path) else {
                 continue;
             };
             let mut message: QueuedMessage = match read_record(&mut file) {

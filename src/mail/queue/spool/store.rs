@@ -3,16 +3,73 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use rustix::fs::{Access, OFlags, access};
+use rustix::io::Errno;
 
 use super::super::{QueueError, random_u64};
 use crate::sync::lock;
 
 pub(super) const LOCK_FILE: &str = ".lock";
 pub(super) const ERROR_SUFFIX: &str = ".error";
+/// A file in `tmp/` older than this was left by a writer that died or ran out of disk.
+const STALE_TMP: Duration = Duration::from_secs(3600);
+
+/// Makes one directory (and its parents), mode 0700.
+fn make_dir(path: &Path) -> Result<(), QueueError> {
+    fs::DirBuilder::new()
+        .mode(0o700)
+        .recursive(true)
+        .create(path)
+        .map_err(|e| QueueError::io("create directory", path, e))
+}
+
+/// An entry of a spool directory, opened without following a symbolic link and without
+/// waiting on a FIFO.
+pub(super) enum Entry {
+    /// A regular file: a record to read.
+    Record(File),
+    /// Anything else, which is never a record: what it is, for the `.error` file.
+    Other(&'static str),
+}
+
+/// Opens `path` with `O_NONBLOCK | O_NOFOLLOW` and says whether it is a regular file.
+/// Nothing found in the spool can make a reader block or leave the spool.
+pub(super) fn open_entry(path: &Path) -> io::Result<Entry> {
+    let flags = OFlags::NONBLOCK | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let file = match OpenOptions::new()
+        .read(true)
+        .custom_flags(flags.bits() as i32)
+        .open(path)
+    {
+        Ok(file) => file,
+        Err(e) if e.raw_os_error() == Some(Errno::LOOP.raw_os_error()) => {
+            return Ok(Entry::Other("a symbolic link"));
+        }
+        Err(e) if e.raw_os_error() == Some(Errno::NXIO.raw_os_error()) => {
+            return Ok(Entry::Other("a socket"));
+        }
+        Err(e) => return Err(e),
+    };
+    let kind = file.metadata()?.file_type();
+    Ok(if kind.is_file() {
+        Entry::Record(file)
+    } else if kind.is_dir() {
+        Entry::Other("a directory")
+    } else if kind.is_fifo() {
+        Entry::Other("a FIFO")
+    } else if kind.is_socket() {
+        Entry::Other("a socket")
+    } else if kind.is_char_device() || kind.is_block_device() {
+        Entry::Other("a device")
+    } else {
+        Entry::Other("not a regular file")
+    })
+}
 
 /// The state a [`Spool`](super::Spool) and its clones share.
 pub(super) struct Inner {
@@ -44,15 +101,27 @@ impl Drop for DrainerDir {
 }
 
 impl Inner {
-    /// Makes (mode 0700) the spool's directories under `dir`.
+    /// Makes (mode 0700) the spool's directories under `dir`, and checks that this
+    /// process may write to each: a spool it cannot write is a configuration error, found
+    /// here rather than at the first claim. The filesystem root is refused.
     pub(super) fn create(dir: PathBuf, durable: bool) -> Result<Self, QueueError> {
+        make_dir(&dir)?;
+        let real = fs::canonicalize(&dir).map_err(|e| QueueError::io("resolve", &dir, e))?;
+        if real.parent().is_none() {
+            return Err(QueueError::io(
+                "open spool",
+                &dir,
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "the filesystem root cannot be a spool; name a directory of its own",
+                ),
+            ));
+        }
         for sub in ["", "tmp", "new", "cur", "deferred", "failed"] {
             let path = dir.join(sub);
-            fs::DirBuilder::new()
-                .mode(0o700)
-                .recursive(true)
-                .create(&path)
-                .map_err(|e| QueueError::io("create directory", path, e))?;
+            make_dir(&path)?;
+            access(&path, Access::WRITE_OK | Access::EXEC_OK)
+                .map_err(|e| QueueError::io("need write access to", path, e.into()))?;
         }
         Ok(Inner {
             dir,
@@ -150,11 +219,43 @@ impl Inner {
         let path = self.sub("cur").join(&id);
         fs::rename(&staging, &path).map_err(|e| QueueError::io("rename", &staging, e))?;
         tracing::debug!(drainer = %id, "claim directory ready");
+        self.remove_stale_tmp();
         *slot = Some(DrainerDir {
             path: path.clone(),
             _lock: lock,
         });
         Ok(path)
+    }
+
+    /// Removes the files in `tmp/` older than an hour, once per drainer: a writer that
+    /// died, or ran out of disk, before its rename left them. A fresh one may be a record
+    /// that an enqueuer is writing now, and stays.
+    fn remove_stale_tmp(&self) {
+        let tmp = self.sub("tmp");
+        let Ok(entries) = fs::read_dir(&tmp) else {
+            return;
+        };
+        let mut removed = 0u64;
+        for entry in entries.flatten() {
+            let stale = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|m| m.elapsed().ok())
+                .is_some_and(|age| age > STALE_TMP);
+            if !stale {
+                continue;
+            }
+            match fs::remove_file(entry.path()) {
+                Ok(()) => removed += 1,
+                Err(e) => {
+                    tracing::warn!(file = %entry.path().display(), error = %e, "cannot remove a stale file in tmp/")
+                }
+            }
+        }
+        if removed > 0 {
+            tracing::info!(removed, "removed stale files from tmp/");
+        }
     }
 
     /// Moves the claims of dead drainers back to `new/`. A drainer is dead when its lock

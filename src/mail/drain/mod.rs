@@ -5,10 +5,12 @@
 use std::pin::pin;
 use std::time::{Duration, Instant, SystemTime};
 
-use serde::Serialize;
-
 use super::queue::{ClaimBatch, Claimed, Queue, QueueError, QueuedMessage, RetryPolicy, unix_ms};
 use super::{Error, Outcome, Transport, queue_from_url};
+
+mod report;
+
+pub use report::DrainReport;
 
 /// Why a drain stopped before it was done.
 #[derive(Debug, thiserror::Error)]
@@ -118,83 +120,6 @@ impl DrainOptions {
     }
 }
 
-/// What a drain did.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
-pub struct DrainReport {
-    /// Messages the server accepted.
-    pub sent: u64,
-    /// Messages put back for a later attempt.
-    pub deferred: u64,
-    /// Messages moved to the dead-letter place (permanent failure or attempts exhausted).
-    pub failed: u64,
-    /// Unreadable records moved to the dead-letter place.
-    pub quarantined: u64,
-    /// Claims given back unchanged (the server was unreachable, or shutdown).
-    pub released: u64,
-    /// Recipients refused permanently while the message went to the others.
-    pub rejected_recipients: u64,
-    /// Set when the run stopped because the mail server could not be used.
-    pub unreachable: Option<String>,
-    /// Set when [`DrainOptions::single`] was asked and another run held the lock, so this
-    /// run did nothing.
-    pub locked_out: bool,
-    /// How long the drain took, in milliseconds.
-    pub elapsed_ms: u64,
-}
-
-impl DrainReport {
-    /// The process exit status: 1 when something failed for good, 75 when something is
-    /// left for later (deferred, or the server was unreachable), 0 otherwise.
-    pub fn exit_code(&self) -> u8 {
-        if self.failed > 0 || self.quarantined > 0 {
-            1
-        } else if self.deferred > 0 || self.unreachable.is_some() {
-            75
-        } else {
-            0
-        }
-    }
-
-    /// One line: `sent 9,812 · deferred 12 · failed 3 · 4.1 s`.
-    pub fn summary(&self) -> String {
-        let mut parts = vec![
-            format!("sent {}", thousands(self.sent)),
-            format!("deferred {}", thousands(self.deferred)),
-            format!("failed {}", thousands(self.failed)),
-        ];
-        if self.quarantined > 0 {
-            parts.push(format!("quarantined {}", thousands(self.quarantined)));
-        }
-        if self.rejected_recipients > 0 {
-            parts.push(format!(
-                "recipients refused {}",
-                thousands(self.rejected_recipients)
-            ));
-        }
-        parts.push(format!("{:.1} s", self.elapsed_ms as f64 / 1000.0));
-        if self.locked_out {
-            return "another run holds the lock; nothing to do".to_owned();
-        }
-        let mut line = parts.join(" · ");
-        if let Some(why) = &self.unreachable {
-            line.push_str(&format!(" · stopped: {why}"));
-        }
-        line
-    }
-}
-
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 type ProgressFn<'a> = Box<dyn FnMut(&DrainReport) + Send + 'a>;
 
 /// Drains a queue into a transport.
@@ -268,7 +193,10 @@ impl<'a> Drainer<'a> {
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<DrainReport, DrainError> {
         let started = Instant::now();
-        let mut report = DrainReport::default();
+        let mut report = DrainReport {
+            watch: self.options.watch,
+            ..DrainReport::default()
+        };
         let _lock = if self.options.single {
             match self.queue.try_lock_single().await? {
                 Some(lock) => Some(lock),
@@ -285,6 +213,7 @@ impl<'a> Drainer<'a> {
         // Claimed, not yet handled: the next batch is claimed while this one is sent.
         let mut claimed = 0u64;
         let mut next: Vec<Claimed> = Vec::new();
+        let mut outage = Outage::default();
         loop {
             if shutdown_requested(shutdown.as_mut()).await {
                 break;
@@ -331,12 +260,30 @@ impl<'a> Drainer<'a> {
             if let Some(progress) = &mut self.progress {
                 progress(&report);
             }
-            if stop {
+            if !stop {
+                outage.end(&mut report);
+                continue;
+            }
+            if !self.options.watch {
                 break;
+            }
+            // A watching drainer rides out an outage: what it claimed ahead goes back,
+            // and it tries again after a bounded backoff, or stops on shutdown.
+            let given_back = report.released;
+            self.release_all(std::mem::take(&mut next), &mut report)
+                .await?;
+            claimed = claimed.saturating_sub(report.released - given_back);
+            tokio::select! {
+                () = &mut shutdown => break,
+                () = outage.wait(&report) => {}
             }
         }
         // Claimed ahead but not sent (shutdown, or the server went away): give them back.
         self.release_all(next, &mut report).await?;
+        if !self.options.watch {
+            let status = self.queue.status().await?;
+            report.left = status.queued + status.deferred + status.in_flight;
+        }
         report.elapsed_ms = started.elapsed().as_millis() as u64;
         Ok(report)
     }
@@ -380,7 +327,7 @@ impl<'a> Drainer<'a> {
             Ok(r) => r.outcomes,
             Err(error) => {
                 // Nothing was attempted: give every claim back without spending an attempt.
-                tracing::warn!(%error, "mail server unusable; stopping");
+                tracing::warn!(%error, "mail server unusable; the batch goes back unsent");
                 self.release_all(claims, report).await?;
                 report.unreachable = Some(error.to_string());
                 return Ok(true);
@@ -499,6 +446,44 @@ impl<'a> Drainer<'a> {
             report.deferred += 1;
         }
         Ok(())
+    }
+}
+
+/// A watching drainer's backoff while the mail server cannot be used: 1 s, doubling up
+/// to 30 s.
+#[derive(Default)]
+struct Outage {
+    /// Failed tries in a row.
+    tries: u32,
+}
+
+impl Outage {
+    const FIRST: Duration = Duration::from_secs(1);
+    const CAP: Duration = Duration::from_secs(30);
+
+    /// Logs the outage and waits before the next try.
+    async fn wait(&mut self, report: &DrainReport) {
+        let delay = Self::FIRST
+            .saturating_mul(1 << self.tries.min(16))
+            .min(Self::CAP);
+        self.tries += 1;
+        let why = report.unreachable.as_deref().unwrap_or("unknown");
+        tracing::warn!(
+            tries = self.tries,
+            error = why,
+            "mail server unreachable; trying again in {} s",
+            delay.as_secs()
+        );
+        tokio::time::sleep(delay).await;
+    }
+
+    /// A batch went through: the outage, if any, is over.
+    fn end(&mut self, report: &mut DrainReport) {
+        if self.tries > 0 {
+            tracing::info!(tries = self.tries, "mail server reachable again");
+            self.tries = 0;
+            report.unreachable = None;
+        }
     }
 }
 
