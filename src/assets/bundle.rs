@@ -38,7 +38,7 @@ use serde::{Deserialize, Serialize};
 use super::compress::{self, When};
 use super::css::{self, Browsers, CssContext, CssOutput, add_unique};
 use super::digest::{hashed_name, hex_digest, integrity, sanitize_stem, write_atomic};
-use super::incremental::BuildInputs;
+use super::inputs::BuildInputs;
 use super::minify::{self, JsEngine, MinifyError, ScriptShape};
 
 /// What can go wrong while building a bundle.

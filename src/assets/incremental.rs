@@ -1,7 +1,7 @@
 //! Incremental rebuilds: `static-bundle` builds again only the bundles whose inputs
 //! changed, and builds those several at once.
 //!
-//! Every bundle in `manifest.json` records what it was built from ([`BuildInputs`]): a
+//! Every bundle in `manifest.json` records what it was built from ([`BuildInputs`](super::BuildInputs)): a
 //! fingerprint of the options that shape its files (squall's version, the JS engine, the
 //! browser targets, precompression, brotli's quality, the URL and CDN prefixes) and the
 //! sha256 of every file the build read: its sources, the sheets they `@import` and the
@@ -36,46 +36,15 @@
 //! # Ok(()) }
 //! ```
 
-use std::collections::BTreeMap;
-
 use parking_lot::Mutex;
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
 
 use super::bundle::{BundleReport, resolve_source};
 use super::compress::DEFAULT_BROTLI_QUALITY;
 use super::digest::hex_digest;
 use super::{Assets, AssetsConfig, BuildOptions, Error, Manifest, Precompression};
 
-/// What a bundle was built from; a build with the same is not done again.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct BuildInputs {
-    /// The sha256 (hex) of the options that shape the bundle's files: squall's version,
-    /// the JS engine, the browser targets, precompression, brotli's quality, and the URL
-    /// and CDN prefixes.
-    pub options: String,
-    /// Every file the build read, by its path relative to the static directory (sources
-    /// as given, `@import`ed sheets and `url()` files as reached from their sheet) → the
-    /// sha256 (hex) of the bytes read.
-    pub files: BTreeMap<String, String>,
-}
-
-impl BuildInputs {
-    pub(crate) fn new(options: String) -> Self {
-        BuildInputs {
-            options,
-            files: BTreeMap::new(),
-        }
-    }
-
-    /// Whether nothing is recorded (a manifest written before squall recorded inputs).
-    pub fn is_empty(&self) -> bool {
-        self.options.is_empty() && self.files.is_empty()
-    }
-}
-
-/// [`BuildInputs::options`] for a build with `config` and `options`.
+/// [`BuildInputs::options`](super::BuildInputs::options) for a build with `config` and `options`.
 pub(crate) fn options_fingerprint(config: &AssetsConfig, options: &BuildOptions) -> String {
     let text = format!(
         "squall {}\nengine {:?}\nbrowsers {:?}\nprecompression {:?}\nbrotli {}\nurl {:?}\ncdn {:?}\n",

@@ -52,6 +52,7 @@ mod css_urls;
 mod digest;
 mod files;
 mod incremental;
+mod inputs;
 mod manifest;
 mod minify;
 #[cfg(feature = "minijinja")]
@@ -69,7 +70,7 @@ pub use compress::{BROTLI_FULL_QUALITY_UP_TO, DEFAULT_BROTLI_QUALITY, Precompres
 pub use css::{Browsers, BrowsersError};
 pub use css_urls::ReferenceError;
 pub use files::{FileError, FileReport};
-pub use incremental::BuildInputs;
+pub use inputs::BuildInputs;
 pub use manifest::{Manifest, ManifestError};
 pub use minify::{JsEngine, MinifyError};
 #[cfg(feature = "minijinja")]

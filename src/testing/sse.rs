@@ -9,6 +9,8 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use http::StatusCode;
+
 use super::stream::{Error, StreamingResponse};
 
 /// One event of an event stream, as an `EventSource` dispatches it.
@@ -60,6 +62,41 @@ pub struct SseEvent {
 pub struct SseStream {
     response: StreamingResponse,
     parser: Parser,
+}
+
+// Here rather than in `stream` so that the stream module does not need this one.
+impl StreamingResponse {
+    /// Reads the body as server-sent events (see [`SseStream`]).
+    ///
+    /// # Panics
+    /// When the response is not one an `EventSource` reads (`200` with
+    /// `Content-Type: text/event-stream`); [`try_sse`](Self::try_sse) returns the error.
+    #[track_caller]
+    pub fn sse(self) -> SseStream {
+        match self.try_sse() {
+            Ok(events) => events,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// [`sse`](Self::sse), returning an error instead of panicking.
+    pub fn try_sse(self) -> Result<SseStream, Error> {
+        let content_type = self.header("content-type");
+        let mime = content_type
+            .and_then(|t| t.split(';').next())
+            .map(str::trim);
+        if self.status() != StatusCode::OK
+            || !mime.is_some_and(|m| m.eq_ignore_ascii_case("text/event-stream"))
+        {
+            return Err(Error::NotEventStream {
+                method: self.method().clone(),
+                url: self.url().to_string(),
+                status: self.status(),
+                content_type: content_type.map(str::to_owned),
+            });
+        }
+        Ok(SseStream::new(self))
+    }
 }
 
 impl SseStream {

@@ -16,7 +16,6 @@ use super::client::TestClient;
 use super::error::{Error as RequestError, or_panic};
 use super::request::{Ended, RequestBuilder};
 use super::response::{Redirect, TestResponse};
-use super::sse::SseStream;
 use super::transport::{BoxError, StreamBody};
 
 /// How long [`StreamingResponse::next_chunk`] waits for a chunk unless told otherwise.
@@ -253,37 +252,5 @@ impl StreamingResponse {
             off_site: self.off_site,
             client: self.client,
         })
-    }
-
-    /// Reads the body as server-sent events (see [`SseStream`]).
-    ///
-    /// # Panics
-    /// When the response is not one an `EventSource` reads (`200` with
-    /// `Content-Type: text/event-stream`); [`try_sse`](Self::try_sse) returns the error.
-    #[track_caller]
-    pub fn sse(self) -> SseStream {
-        match self.try_sse() {
-            Ok(events) => events,
-            Err(e) => panic!("{e}"),
-        }
-    }
-
-    /// [`sse`](Self::sse), returning an error instead of panicking.
-    pub fn try_sse(self) -> Result<SseStream, Error> {
-        let content_type = self.header("content-type");
-        let mime = content_type
-            .and_then(|t| t.split(';').next())
-            .map(str::trim);
-        if self.status != StatusCode::OK
-            || !mime.is_some_and(|m| m.eq_ignore_ascii_case("text/event-stream"))
-        {
-            return Err(Error::NotEventStream {
-                method: self.method.clone(),
-                url: self.url.to_string(),
-                status: self.status,
-                content_type: content_type.map(str::to_owned),
-            });
-        }
-        Ok(SseStream::new(self))
     }
 }
