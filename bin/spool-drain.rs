@@ -11,6 +11,8 @@ use squall::mail::{ConsoleMailer, DrainOptions, Drainer, RetryPolicy, transport_
 
 /// Exit statuses (sysexits): 75 means "try again later".
 const EXIT_USAGE: u8 = 2;
+/// `retry --deferred --id ID` named no deferred message (sysexits EX_NOINPUT).
+const EXIT_NO_SUCH_MESSAGE: u8 = 66;
 const EXIT_TEMPFAIL: u8 = 75;
 
 /// Sends the mail queued by a web application over SMTP, with retries, backoff and a
@@ -18,8 +20,8 @@ const EXIT_TEMPFAIL: u8 = 75;
 ///
 /// Exit status: 0 nothing left undone (the queue holds only dead letters, if anything);
 /// 1 some mail failed permanently; 2 bad usage or configuration; 3 mail is left that is
-/// not due yet or is in flight under another drainer; 75 some mail deferred or the SMTP
-/// server unreachable (try later). `--watch` rides out outages and exits 0 on SIGTERM or
+/// not due yet or is in flight under another drainer; 66 `retry --deferred --id` named no
+/// deferred message; 75 some mail deferred or the SMTP server unreachable (try later). `--watch` rides out outages and exits 0 on SIGTERM or
 /// SIGINT unless something failed permanently.
 #[derive(Parser, Debug)]
 #[command(version)]
@@ -69,6 +71,18 @@ enum Command {
     Status,
     /// Moves every failed message back to the queue, attempts reset.
     RetryFailed,
+    /// Makes deferred messages due now, attempts and last error kept: all of them, or
+    /// the one named by --id. For mail dated in the future (clock skew), which neither
+    /// retry-failed nor --max-age reaches. Exits 66 when --id names no deferred message.
+    Retry {
+        /// Move deferred messages (the only kind this command moves; dead letters go
+        /// back with `retry-failed`).
+        #[arg(long, required = true)]
+        deferred: bool,
+        /// Only the message with this queue id or Message-ID (angle brackets optional).
+        #[arg(long, value_name = "ID")]
+        id: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -147,6 +161,28 @@ async fn run(cli: Cli) -> u8 {
                     0
                 }
                 Err(e) => {
+                    eprintln!("spool-drain: {e}");
+                    EXIT_TEMPFAIL
+                }
+            };
+        }
+        Some(Command::Retry { deferred: _, id }) => {
+            return match (queue.retry_deferred(id.as_deref()).await, id) {
+                (Ok(0), Some(id)) => {
+                    eprintln!(
+                        "spool-drain: no deferred message has the queue id or Message-ID {id:?}"
+                    );
+                    EXIT_NO_SUCH_MESSAGE
+                }
+                (Ok(n), _) => {
+                    if cli.json {
+                        println!("{{\"moved\":{n}}}");
+                    } else {
+                        println!("moved {n} deferred message(s) back to the queue, due now");
+                    }
+                    0
+                }
+                (Err(e), _) => {
                     eprintln!("spool-drain: {e}");
                     EXIT_TEMPFAIL
                 }

@@ -679,3 +679,12 @@ fn dropping_the_single_lock_in_a_current_thread_runtime_frees_it_without_blockin
         drop(next);
     });
 }
+
+#[test]
+fn retry_deferred_forces_out_mail_dated_in_the_future() {
+    let redis = RedisServer::start();
+    let url = redis.url("app", "");
+    let sent = fill(&url, 3);
+    let queue = RedisQueue::from_url(&url).unwrap();
+    support::cli::retry_deferred_forces_out_mail_dated_in_the_future(&url, &queue, &sent);
+}

@@ -810,3 +810,15 @@ fn stale_tmp_files_are_removed_at_start_and_fresh_ones_kept() {
     assert!(!stale.exists(), "a stale tmp file is removed");
     assert_eq!(std::fs::read(&fresh).unwrap(), b"being written");
 }
+
+#[test]
+fn retry_deferred_forces_out_mail_dated_in_the_future() {
+    let dir = tempfile::tempdir().unwrap();
+    let sent = fill(dir.path(), 3);
+    let queue = Spool::open(dir.path()).unwrap();
+    support::cli::retry_deferred_forces_out_mail_dated_in_the_future(
+        &queue_url(dir.path()),
+        &queue,
+        &sent,
+    );
+}

@@ -173,6 +173,9 @@ impl Queue for AcksFail {
     ) -> Result<(), QueueError> {
         self.0.fail(claim, message, error).await
     }
+    async fn retry_deferred(&self, id: Option<&str>) -> Result<u64, QueueError> {
+        self.0.retry_deferred(id).await
+    }
     async fn release(&self, claim: Claimed) -> Result<(), QueueError> {
         self.0.release(claim).await
     }

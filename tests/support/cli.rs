@@ -84,3 +84,85 @@ pub fn sigterm(child: &Child) {
             .success()
     );
 }
+
+/// Defers every message of `queue` ten years ahead (as a drainer would under clock skew),
+/// with 2 attempts and a 451 as its last error; returns (queue id, Message-ID) of each.
+#[cfg(feature = "mail")]
+pub fn defer_all_far_ahead(
+    rt: &tokio::runtime::Runtime,
+    queue: &dyn squall::mail::Queue,
+) -> Vec<(String, String)> {
+    let claims = rt.block_on(queue.claim(100)).unwrap().claims;
+    let mut ids = Vec::new();
+    for claim in claims {
+        let mut message = claim.message.clone();
+        message.attempts = 2;
+        message.last_error = Some("451 4.7.1 greylisted".into());
+        message.next_attempt_unix_ms += 10 * 365 * 24 * 3_600_000;
+        ids.push((message.id.clone(), message.message_id.clone()));
+        rt.block_on(queue.defer(claim, message)).unwrap();
+    }
+    ids
+}
+
+/// Three messages of the queue at `url` deferred ten years ahead: a drain sends none of
+/// them; `retry --deferred` forces them out (by queue id, by Message-ID, then the rest),
+/// keeping attempts and last error; an unknown `--id` exits 66 naming it; the next drain
+/// delivers all three to aiosmtpd.
+#[cfg(feature = "mail")]
+pub fn retry_deferred_forces_out_mail_dated_in_the_future(
+    url: &str,
+    queue: &dyn squall::mail::Queue,
+    sent_ids: &std::collections::BTreeSet<String>,
+) {
+    use super::aiosmtpd::{Aiosmtpd, Mode, Options};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let ids = defer_all_far_ahead(&rt, queue);
+    assert_eq!(ids.len(), 3);
+    let smtp = Aiosmtpd::start(Mode::Plain, Options::default());
+    let via = format!("smtp://127.0.0.1:{}", smtp.port);
+    let drain = || run(spool_drain().args(["--queue", url, "--via", &via]));
+
+    let out = drain();
+    assert_eq!(out.status.code(), Some(3), "nothing is due");
+    assert!(smtp.message_ids().is_empty());
+
+    let retry = |extra: &[&str]| {
+        let mut cmd = spool_drain();
+        cmd.args(["retry", "--deferred", "--queue", url])
+            .args(extra);
+        run(&mut cmd)
+    };
+    let out = retry(&["--id", &ids[0].0]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("moved 1 deferred message"),
+        "by queue id"
+    );
+    let due = rt.block_on(queue.peek(10)).unwrap();
+    assert_eq!(due.len(), 1, "only that one is due");
+    assert_eq!(due[0].id, ids[0].0);
+    assert_eq!(due[0].attempts, 2, "the attempts are kept");
+    assert_eq!(due[0].last_error.as_deref(), Some("451 4.7.1 greylisted"));
+
+    let out = retry(&["--id", "no-such-message"]);
+    assert_eq!(out.status.code(), Some(66));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-message"));
+
+    let out = retry(&["--id", &ids[1].1]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("moved 1 "),
+        "by Message-ID"
+    );
+    let out = retry(&["--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "{\"moved\":1}");
+    let status = rt.block_on(queue.status()).unwrap();
+    assert_eq!((status.queued, status.deferred), (3, 0));
+
+    let out = drain();
+    assert_eq!(out.status.code(), Some(0));
+    let received: std::collections::BTreeSet<String> = smtp.message_ids().into_iter().collect();
+    assert_eq!(&received, sent_ids);
+}

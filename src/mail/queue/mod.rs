@@ -152,6 +152,19 @@ impl QueuedMessage {
         }
     }
 
+    /// Whether `id` names this message: its queue id, or its Message-ID with or without
+    /// the angle brackets.
+    pub fn is_named(&self, id: &str) -> bool {
+        let bare = |s: &str| {
+            s.trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .to_owned()
+        };
+        let wanted = bare(id);
+        self.id == id || (!wanted.is_empty() && bare(&self.message_id) == wanted)
+    }
+
     /// The message as one queue record, exactly as the spool writes it to a file and
     /// Redis stores it in a stream entry: a 14-byte header (magic `SQML`, format version,
     /// body length, CRC-32) and the message in bincode.
@@ -316,6 +329,13 @@ pub trait Queue: Send + Sync {
     /// how many.
     async fn retry_failed(&self) -> Result<u64, QueueError>;
 
+    /// Moves deferred messages back to the queue, due now, keeping their attempts and
+    /// last error: every one of them, or with `id` the one whose queue id or Message-ID
+    /// (angle brackets optional) it is. For mail dated in the future, e.g. after clock
+    /// skew. A drainer that claims at the same time gets each message once. Returns how
+    /// many were moved: 0 when `id` matched none.
+    async fn retry_deferred(&self, id: Option<&str>) -> Result<u64, QueueError>;
+
     /// Takes the queue-wide lock that `spool-drain --single` uses, without waiting:
     /// `Ok(None)` when another run holds it. The lock lasts as long as the guard (and
     /// never outlives the process).
@@ -435,6 +455,20 @@ mod tests {
         assert!(!p.exhausted(11, 0, 1000));
         assert!(p.exhausted(12, 0, 1000));
         assert!(p.exhausted(1, 0, 2 * 24 * 3600 * 1000));
+    }
+
+    #[test]
+    fn a_message_is_named_by_its_queue_id_or_message_id() {
+        let mut m = QueuedMessage::new(&RenderedEmail {
+            from: "a@example.com".into(),
+            recipients: vec!["b@example.com".into()],
+            message_id: "<x1@example.com>".into(),
+            bytes: Bytes::from_static(b"Subject: x\r\n\r\nx\r\n"),
+        });
+        m.id = "1700000000000-1-abc".into();
+        assert!(m.is_named("1700000000000-1-abc"));
+        assert!(m.is_named("<x1@example.com>") && m.is_named("x1@example.com"));
+        assert!(!m.is_named("x2@example.com") && !m.is_named("") && !m.is_named("<>"));
     }
 
     #[test]

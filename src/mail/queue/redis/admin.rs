@@ -1,5 +1,6 @@
 //! What an operator asks of the queue: a look at what is due (`--dry-run`), the counts
-//! (`spool-drain status`), and the dead letters moved back (`retry-failed`).
+//! (`spool-drain status`), and the dead letters or deferred mail moved back
+//! (`retry-failed`, `retry --deferred`).
 
 use std::sync::atomic::Ordering;
 use std::time::SystemTime;
@@ -8,7 +9,7 @@ use redis::Value;
 use redis::streams::{StreamInfoGroupsReply, StreamRangeReply};
 
 use super::conn::{Patience, Run};
-use super::scripts::REVIVE;
+use super::scripts::{REVIVE, UNDEFER};
 use super::{FIELD, GROUP, Inner, bytes_of};
 use crate::mail::queue::{QueueError, QueueStatus, QueuedMessage, unix_ms};
 use crate::sync::lock;
@@ -157,6 +158,56 @@ impl Inner {
                     .await?;
                 moved += u64::try_from(done).unwrap_or(0);
             }
+        }
+        Ok(moved)
+    }
+
+    /// Moves deferred messages (all, or the one named `id`) to the stream, due now, with
+    /// their attempts and last error kept. `ZSCAN` returns every member present for the
+    /// whole scan; each move is one script that does nothing for a member a drainer
+    /// promoted meanwhile.
+    pub(super) async fn retry_deferred(&self, id: Option<&str>) -> Result<u64, QueueError> {
+        let k = &self.keys;
+        let mut moved = 0;
+        let mut cursor = "0".to_owned();
+        loop {
+            let mut scan = redis::cmd("ZSCAN");
+            scan.arg(&k.deferred).arg(&cursor).arg("COUNT").arg(100);
+            let (next, members): (String, Vec<Vec<u8>>) = self
+                .run(
+                    "retry --deferred (ZSCAN)",
+                    Patience::Drainer,
+                    Run::Cmd(&scan),
+                )
+                .await?;
+            // Members and scores alternate.
+            for record in members.iter().step_by(2) {
+                let mut message = match QueuedMessage::from_record(record) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        tracing::warn!(reason = %e, "left in the deferred set: the record is unreadable");
+                        continue;
+                    }
+                };
+                if id.is_some_and(|id| !message.is_named(id)) {
+                    continue;
+                }
+                message.next_attempt_unix_ms = unix_ms(SystemTime::now());
+                let mut script = UNDEFER.prepare_invoke();
+                script
+                    .key(&k.stream)
+                    .key(&k.deferred)
+                    .arg(record.as_slice())
+                    .arg(message.to_record()?);
+                let done: i64 = self
+                    .run("retry --deferred", Patience::Drainer, Run::Script(&script))
+                    .await?;
+                moved += u64::try_from(done).unwrap_or(0);
+            }
+            if next == "0" {
+                break;
+            }
+            cursor = next;
         }
         Ok(moved)
     }

@@ -141,6 +141,10 @@ impl Queue for RedisQueue {
         self.inner.retry_failed().await
     }
 
+    async fn retry_deferred(&self, id: Option<&str>) -> Result<u64, QueueError> {
+        self.inner.retry_deferred(id).await
+    }
+
     /// A `SET NX PX` lock on `{NAME}:single` with a random token, renewed every third of
     /// the lease by a task while the guard lives. Dropping the guard stops the renewal and
     /// deletes the lock without blocking the runtime; a killed run's lock expires after

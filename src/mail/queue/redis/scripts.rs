@@ -82,6 +82,21 @@ return 1
     )
 });
 
+/// Moves one deferred message to the stream, due now, unless a drainer promoted it
+/// already: the old record leaves the sorted set and the new one enters the stream in
+/// one step, so it is never lost nor queued twice.
+///
+/// `KEYS`: the stream, the deferred set. `ARGV`: the old record, the new record.
+pub(super) static UNDEFER: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('ZREM', KEYS[2], ARGV[1]) == 0 then return 0 end
+redis.call('XADD', KEYS[1], '*', 'r', ARGV[2])
+return 1
+",
+    )
+});
+
 /// Extends the `--single` lock when this run still holds it.
 ///
 /// `KEYS`: the lock. `ARGV`: this run's token, the lease (ms).

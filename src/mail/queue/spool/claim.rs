@@ -18,6 +18,19 @@ fn with_suffix(name: &OsStr, suffix: &str) -> OsString {
     out
 }
 
+/// Reads a claimed record: `Err` inside for one that cannot be decoded. A directory, FIFO
+/// or symbolic link is never a record: opening it neither blocks nor follows it.
+fn read_claimed(path: &Path) -> Result<Result<QueuedMessage, String>, QueueError> {
+    Ok(
+        match open_entry(path).map_err(|e| QueueError::io("open", path, e))? {
+            Entry::Record(mut file) => read_record(&mut file)
+                .map_err(|e| QueueError::io("read", path, e))?
+                .map_err(|reason| reason.to_string()),
+            Entry::Other(kind) => Err(format!("not a regular file but {kind}")),
+        },
+    )
+}
+
 impl Inner {
     /// Names of due files in `deferred/` and then `new/`, up to `max`, streamed.
     pub(super) fn due_candidates(
@@ -77,15 +90,7 @@ impl Inner {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue, // another drainer won
                 Err(e) => return Err(QueueError::io("claim (rename)", &from, e)),
             }
-            // A directory, FIFO or symbolic link in new/ is never a record: it goes to
-            // failed/ like a corrupt one, and opening it neither blocks nor follows it.
-            let decoded = match open_entry(&path).map_err(|e| QueueError::io("open", &path, e))? {
-                Entry::Record(mut file) => read_record(&mut file)
-                    .map_err(|e| QueueError::io("read", &path, e))?
-                    .map_err(|reason| reason.to_string()),
-                Entry::Other(kind) => Err(format!("not a regular file but {kind}")),
-            };
-            match decoded {
+            match read_claimed(&path)? {
                 Ok(message) => batch.claims.push(Claimed::file(message, path)),
                 Err(reason) => {
                     self.quarantine(&path, &name, &reason)?;
@@ -156,6 +161,29 @@ impl Inner {
             text.as_bytes(),
         )?;
         self.replace_and_move(claim, message, &self.sub("failed").join(&message.id))
+    }
+
+    /// Claims the deferred record `deferred/<name>` as a drainer would, then moves it to
+    /// `new/` due now, its attempts and last error kept. `false` when a drainer took it
+    /// first. One that cannot be decoded goes to `new/` as it is, for the drainer to
+    /// quarantine.
+    pub(super) fn make_due(&self, name: &OsStr) -> Result<bool, QueueError> {
+        let from = self.sub("deferred").join(name);
+        let path = self.drainer_dir()?.join(name);
+        match fs::rename(&from, &path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(QueueError::io("claim (rename)", &from, e)),
+        }
+        match read_claimed(&path)? {
+            Ok(mut message) => {
+                message.next_attempt_unix_ms = unix_ms(SystemTime::now());
+                let dest = self.sub("new").join(&message.id);
+                self.replace_and_move(&Claimed::file(message.clone(), path), &message, &dest)?;
+            }
+            Err(_) => self.rename(&path, &self.sub("new").join(name))?,
+        }
+        Ok(true)
     }
 
     pub(super) fn release(&self, claim: &Claimed) -> Result<(), QueueError> {

@@ -270,6 +270,11 @@ impl Queue for Spool {
         blocking(&self.inner, |s| s.retry_failed()).await
     }
 
+    async fn retry_deferred(&self, id: Option<&str>) -> Result<u64, QueueError> {
+        let id = id.map(str::to_owned);
+        blocking(&self.inner, move |s| s.retry_deferred(id.as_deref())).await
+    }
+
     async fn try_lock_single(&self) -> Result<Option<SingleRunGuard>, QueueError> {
         self.try_single_lock()
     }

@@ -1,5 +1,5 @@
 //! Reading the spool without claiming: peeking at due mail, counting each place, and
-//! moving dead-lettered mail back to the queue.
+//! moving dead-lettered or deferred mail back to the queue.
 
 use std::fs::{self, File};
 use std::path::Path;
@@ -100,6 +100,38 @@ impl Inner {
             fs::remove_file(&path).map_err(|e| QueueError::io("remove", &path, e))?;
             let _ = fs::remove_file(failed.join(format!("{name}{ERROR_SUFFIX}")));
             moved += 1;
+        }
+        Ok(moved)
+    }
+
+    pub(super) fn retry_deferred(&self, id: Option<&str>) -> Result<u64, QueueError> {
+        let deferred = self.sub("deferred");
+        let entries = fs::read_dir(&deferred).map_err(|e| QueueError::io("list", &deferred, e))?;
+        let mut moved = 0;
+        for entry in entries {
+            let entry = entry.map_err(|e| QueueError::io("list", &deferred, e))?;
+            let name = entry.file_name();
+            // Named `<due-ms>-<queue id>`; anything else is read for its Message-ID.
+            let queue_id = name
+                .to_str()
+                .and_then(|n| n.split_once('-'))
+                .map(|(_, q)| q);
+            if let Some(wanted) = id
+                && queue_id != Some(wanted)
+            {
+                let path = entry.path();
+                let Some(mut file) = open_record(&path) else {
+                    continue;
+                };
+                match read_record::<QueuedMessage>(&mut file) {
+                    Ok(Ok(message)) if message.is_named(wanted) => {}
+                    Ok(_) => continue,
+                    Err(e) => return Err(QueueError::io("read", &path, e)),
+                }
+            }
+            if self.make_due(&name)? {
+                moved += 1;
+            }
         }
         Ok(moved)
     }
