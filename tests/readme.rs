@@ -195,9 +195,9 @@ fn every_readme_command_runs() {
             );
             let before = sandbox.smtp.received().len();
             let drains = words[0].ends_with("spool-drain")
-                && !args
-                    .iter()
-                    .any(|a| ["status", "retry-failed", "--dry-run"].contains(&a.as_str()));
+                && !args.iter().any(|a| {
+                    ["status", "retry-failed", "retry", "--dry-run"].contains(&a.as_str())
+                });
             if drains {
                 let queue = args.iter().skip_while(|a| *a != "--queue").nth(1).unwrap();
                 sandbox.enqueue(queue);
