@@ -56,6 +56,7 @@
 
 mod client;
 mod error;
+mod exchange;
 mod form;
 mod form_dom;
 mod form_encode;

@@ -265,7 +265,7 @@ impl TestResponse {
     }
     /// The client that got this page, for its forms and links.
     fn page_client(&self) -> Result<&TestClient, Error> {
-        self.client.as_ref().ok_or_else(|| Error::NotHtml {
+        self.client.as_deref().ok_or_else(|| Error::NotHtml {
             page: self.page(),
             content_type: self.header("content-type").unwrap_or("none").to_owned(),
         })

@@ -8,14 +8,18 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::{Method, StatusCode, Uri};
+use http::{Method, Uri};
 use url::Url;
+
+use futures_util::FutureExt;
+use futures_util::future::Either;
 
 use super::client::{TestClient, is_safe};
 use super::error::{Error, or_panic};
+use super::exchange::{Call, Ended, Exchange};
 use super::multipart::Multipart;
-use super::response::{Redirect, TestResponse};
-use super::transport::{self, Body, BoxError, Transport};
+use super::response::TestResponse;
+use super::transport::BoxError;
 use super::xsrf::Xsrf;
 
 /// The body of a request being built.
@@ -250,24 +254,52 @@ impl<'c> RequestBuilder<'c> {
 
     /// Sends the request, following redirects if asked, and stores the cookies of every
     /// response in the client's jar.
-    pub async fn send(self) -> Result<TestResponse, Error> {
+    pub fn send(self) -> impl Future<Output = Result<TestResponse, Error>> + Send + 'c {
         self.exchange(|transport, request| transport.call(request))
-            .await
-            .map(Ended::into_response)
+            .map(|ended| ended.map(Ended::into_response))
     }
 
     /// Sends the request with `call` (the transport's whole-body or streaming call),
     /// following redirects if asked and storing the cookies of every response in the
     /// client's jar; the last response's body is as `call` gave it.
-    pub(super) async fn exchange<B: Send>(self, call: Call<B>) -> Result<Ended<B>, Error> {
+    ///
+    /// The future is no bigger than the round trips' state (it is moved, and boxed by
+    /// `.await`, once per request); a timeout boxes it once more.
+    pub(super) fn exchange<B: Send + 'c>(
+        self,
+        call: Call<B>,
+    ) -> impl Future<Output = Result<Ended<B>, Error>> + Send + 'c {
+        let timeout = self.timeout.or(self.client.timeout);
+        type Boxed<'c, B> = Pin<Box<dyn Future<Output = Result<Ended<B>, Error>> + Send + 'c>>;
+        match (self.prepare(), timeout) {
+            (Ok(exchange), None) => Either::Left(exchange.run(call)),
+            (Ok(exchange), Some(after)) => {
+                let (method, url) = (exchange.method.clone(), exchange.url.to_string());
+                let timed = async move {
+                    match tokio::time::timeout(after, exchange.run(call)).await {
+                        Ok(result) => result,
+                        Err(_) => Err(Error::Timeout { method, url, after }),
+                    }
+                };
+                Either::Right(Box::pin(timed) as Boxed<'c, B>)
+            }
+            (Err(error), _) => {
+                Either::Right(Box::pin(std::future::ready(Err(error))) as Boxed<'c, B>)
+            }
+        }
+    }
+
+    /// The request as its first round trip sends it: the query joined to the URL, the
+    /// XSRF token added, the body encoded.
+    fn prepare(self) -> Result<Exchange<'c>, Error> {
         let RequestBuilder {
             client,
-            mut method,
+            method,
             target,
             mut headers,
             query,
             mut body,
-            timeout,
+            timeout: _,
             max_redirects,
             xsrf,
             error,
@@ -299,179 +331,23 @@ impl<'c> RequestBuilder<'c> {
                 add_xsrf(x, &token, &mut body, &mut headers);
             }
         }
-        let (mut payload, content_type) = body.into_bytes();
+        let (payload, content_type) = body.into_bytes();
         if let Some(content_type) = content_type
             && !headers.contains_key(header::CONTENT_TYPE)
         {
             headers.insert(header::CONTENT_TYPE, content_type);
         }
-
-        let timeout = timeout.or(client.timeout);
-        let for_timeout = timeout.map(|after| (after, method.clone(), url.to_string()));
-        let mut redirects = Vec::new();
-        let round_trips = async move {
-            loop {
-                let request = client.build(
-                    &method,
-                    &url,
-                    std::mem::take(&mut uri),
-                    &headers,
-                    payload.clone(),
-                )?;
-                tracing::trace!(%method, %url, "test client request");
-                let response =
-                    call(&*client.transport, request)
-                        .await
-                        .map_err(|source| Error::Transport {
-                            method: method.clone(),
-                            url: url.to_string(),
-                            source,
-                        })?;
-                let (parts, body) = response.into_parts();
-                client.store_cookies(&url, &parts.headers);
-                let location = match max_redirects {
-                    Some(_) if is_redirect(parts.status) => parts.headers.get(header::LOCATION),
-                    _ => None,
-                };
-                let (Some(location), Some(max)) = (location, max_redirects) else {
-                    return Ok(finish(client, method, url, parts, body, redirects, false));
-                };
-                let location = String::from_utf8_lossy(location.as_bytes()).into_owned();
-                let next = url
-                    .join(&location)
-                    .ok()
-                    .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
-                    .ok_or_else(|| Error::BadRedirect {
-                        url: url.to_string(),
-                        location: location.clone(),
-                    })?;
-                if !client.is_app(&next) {
-                    tracing::debug!(%url, %next, "redirect off the app not followed");
-                    return Ok(finish(client, method, url, parts, body, redirects, true));
-                }
-                if redirects.len() >= max {
-                    return Err(Error::TooManyRedirects {
-                        method,
-                        url: url.to_string(),
-                        max,
-                    });
-                }
-                let status = parts.status;
-                let hop_method = method.clone();
-                if (status == StatusCode::SEE_OTHER && method != Method::HEAD)
-                    || (matches!(status, StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND)
-                        && method == Method::POST)
-                {
-                    method = Method::GET;
-                    payload = Bytes::new();
-                    headers.remove(header::CONTENT_TYPE);
-                    headers.remove(header::CONTENT_LENGTH);
-                }
-                if next.origin() != url.origin() {
-                    headers.remove(header::AUTHORIZATION);
-                }
-                let set_cookies = parts
-                    .headers
-                    .get_all(header::SET_COOKIE)
-                    .iter()
-                    .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-                    .collect();
-                uri = client.uri_for(&next)?;
-                let from = std::mem::replace(&mut url, Arc::new(next));
-                redirects.push(Redirect {
-                    method: hop_method,
-                    url: Arc::unwrap_or_clone(from),
-                    status,
-                    location,
-                    set_cookies,
-                });
-            }
-        };
-        match for_timeout {
-            None => round_trips.await,
-            Some((after, method, url)) => match tokio::time::timeout(after, round_trips).await {
-                Ok(result) => result,
-                Err(_) => Err(Error::Timeout { method, url, after }),
-            },
-        }
+        Ok(Exchange {
+            client,
+            method,
+            url,
+            uri,
+            headers,
+            payload,
+            max_redirects,
+            redirects: Vec::new(),
+        })
     }
-}
-
-/// A transport's call: [`Transport::call`] (the whole body) or [`Transport::stream`].
-pub(super) type Call<B> =
-    fn(
-        &dyn Transport,
-        http::Request<Body>,
-    ) -> Pin<Box<dyn Future<Output = Result<http::Response<B>, transport::Error>> + Send>>;
-
-/// The response a request ended with, its body as the transport gave it.
-pub(super) struct Ended<B> {
-    pub(super) method: Method,
-    pub(super) url: Arc<Url>,
-    pub(super) parts: http::response::Parts,
-    pub(super) body: B,
-    pub(super) redirects: Vec<Redirect>,
-    /// A redirect off the app that was not followed.
-    pub(super) off_site: bool,
-    /// The client, kept by an HTML page so that its forms can be submitted and its
-    /// links followed.
-    pub(super) client: Option<TestClient>,
-}
-
-impl Ended<Bytes> {
-    fn into_response(self) -> TestResponse {
-        TestResponse {
-            method: self.method,
-            url: self.url,
-            status: self.parts.status,
-            headers: self.parts.headers,
-            body: self.body,
-            redirects: self.redirects,
-            off_site: self.off_site,
-            client: self.client,
-        }
-    }
-}
-
-/// The response a request ends with. An HTML page keeps the client, so that its forms can
-/// be submitted and its links followed.
-fn finish<B>(
-    client: &TestClient,
-    method: Method,
-    url: Arc<Url>,
-    parts: http::response::Parts,
-    body: B,
-    redirects: Vec<Redirect>,
-    off_site: bool,
-) -> Ended<B> {
-    let client = is_html(&parts.headers).then(|| client.clone());
-    Ended {
-        method,
-        url,
-        parts,
-        body,
-        redirects,
-        off_site,
-        client,
-    }
-}
-
-/// Whether the `Content-Type` is an HTML document (`text/html`, `application/xhtml+xml`).
-fn is_html(headers: &HeaderMap) -> bool {
-    headers.get(header::CONTENT_TYPE).is_some_and(|v| {
-        let v = v.as_bytes();
-        let essence = v
-            .split(|b| *b == b';')
-            .next()
-            .unwrap_or_default()
-            .trim_ascii();
-        essence.eq_ignore_ascii_case(b"text/html")
-            || essence.eq_ignore_ascii_case(b"application/xhtml+xml")
-    })
-}
-
-fn is_redirect(status: StatusCode) -> bool {
-    matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308)
 }
 
 fn add_xsrf(x: &Xsrf, token: &str, body: &mut Payload, headers: &mut HeaderMap) {
@@ -511,6 +387,9 @@ impl<'c> IntoFuture for RequestBuilder<'c> {
     #[track_caller]
     fn into_future(self) -> Self::IntoFuture {
         let awaited_at = std::panic::Location::caller();
-        Box::pin(async move { or_panic("TestClient", self.send().await, awaited_at) })
+        Box::pin(
+            self.send()
+                .map(move |response| or_panic("TestClient", response, awaited_at)),
+        )
     }
 }

@@ -89,7 +89,7 @@ pub struct TestResponse {
     /// A redirect off the app that was not followed.
     pub(crate) off_site: bool,
     /// The client that made the request, kept for an HTML page (its forms and links).
-    pub(crate) client: Option<super::TestClient>,
+    pub(crate) client: Option<Box<super::TestClient>>,
 }
 
 const BODY_SHOWN: usize = 600;

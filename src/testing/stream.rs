@@ -8,13 +8,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use futures_util::FutureExt;
 use http::{HeaderMap, Method, StatusCode};
 use http_body_util::BodyExt;
 use url::Url;
 
 use super::client::TestClient;
 use super::error::{Error as RequestError, or_panic};
-use super::request::{Ended, RequestBuilder};
+use super::exchange::Ended;
+use super::request::RequestBuilder;
 use super::response::{Redirect, TestResponse};
 use super::transport::{BoxError, StreamBody};
 
@@ -87,11 +89,11 @@ impl<'c> RequestBuilder<'c> {
     }
 
     /// [`stream`](Self::stream), returning an error instead of panicking.
-    pub async fn try_stream(self) -> Result<StreamingResponse, RequestError> {
-        let ended = self
-            .exchange(|transport, request| transport.stream(request))
-            .await?;
-        Ok(StreamingResponse::new(ended))
+    pub fn try_stream(
+        self,
+    ) -> impl Future<Output = Result<StreamingResponse, RequestError>> + Send + 'c {
+        self.exchange(|transport, request| transport.stream(request))
+            .map(|ended| Ok(StreamingResponse::new(ended?)))
     }
 }
 
@@ -136,7 +138,7 @@ pub struct StreamingResponse {
     headers: HeaderMap,
     redirects: Vec<Redirect>,
     off_site: bool,
-    client: Option<TestClient>,
+    client: Option<Box<TestClient>>,
     body: StreamBody,
     chunk_timeout: Duration,
     ended: bool,

@@ -11,22 +11,16 @@ use tower::Service;
 use url::{Position, Url};
 
 use super::error::Error;
-use super::jar::{CookieJar, RequestSite, same_site};
+use super::jar::CookieJar;
 use super::request::RequestBuilder;
 use super::transport::{self, Body, BoxError, ServerGuard, Transport};
 use super::xsrf::Xsrf;
 use crate::sync::lock;
 
-/// What `Origin` and `Sec-Fetch-Site` headers requests carry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum BrowserHeaders {
-    /// A page of the app's own origin made the request.
-    SameOrigin,
-    /// A page of this origin made the request.
-    From(Url),
-    /// No such headers.
-    Off,
-}
+mod wire;
+
+use wire::BrowserHeaders;
+pub(super) use wire::is_safe;
 
 /// A client for integration tests: see the [module documentation](super).
 ///
@@ -78,8 +72,11 @@ impl std::fmt::Debug for TestClient {
 
 impl TestClient {
     fn from_transport(transport: Arc<dyn Transport>, base: Url) -> Self {
-        let host_header =
-            HeaderValue::from_str(&base[Position::BeforeHost..Position::AfterPort]).ok();
+        let host_header = match &base[Position::BeforeHost..Position::AfterPort] {
+            // The in-process host: a static value is copied without a reference count.
+            "localhost" => Some(HeaderValue::from_static("localhost")),
+            host => HeaderValue::from_str(host).ok(),
+        };
         TestClient {
             transport,
             base,
@@ -420,30 +417,6 @@ impl TestClient {
         })
     }
 
-    /// One request as it goes on the wire, with the client's headers, cookies and the
-    /// browser headers added.
-    pub(super) fn build(
-        &self,
-        method: &Method,
-        url: &Url,
-        uri: Uri,
-        headers: &HeaderMap,
-        body: Bytes,
-    ) -> Result<Request<Body>, Error> {
-        self.assemble(method, url, uri, headers, body, false)
-    }
-
-    /// The upgrade request of a WebSocket to `url`. As a browser's, it carries `Origin`
-    /// although it is a GET, and from another site it is no navigation (no `Lax` cookies).
-    pub(super) fn build_websocket(
-        &self,
-        url: &Url,
-        uri: Uri,
-        headers: &HeaderMap,
-    ) -> Result<Request<Body>, Error> {
-        self.assemble(&Method::GET, url, uri, headers, Bytes::new(), true)
-    }
-
     /// Stores the cookies a response to `url` sets.
     pub(super) fn store_cookies(&self, url: &Url, headers: &HeaderMap) {
         let mut jar = self.jar();
@@ -451,100 +424,6 @@ impl TestClient {
             if let Err(e) = jar.store_bytes(url, value.as_bytes()) {
                 tracing::debug!(error = %e, %url, "cookie ignored");
             }
-        }
-    }
-
-    fn assemble(
-        &self,
-        method: &Method,
-        url: &Url,
-        uri: Uri,
-        headers: &HeaderMap,
-        body: Bytes,
-        websocket: bool,
-    ) -> Result<Request<Body>, Error> {
-        let bad_url = || Error::UnsupportedUrl {
-            url: url.to_string(),
-        };
-        let length = body.len();
-        let mut request = Request::new(Body::new(body));
-        *request.method_mut() = method.clone();
-        *request.uri_mut() = uri;
-        let defaults = &self.default_headers;
-        // Whether the request or the client's defaults set this header already (both are
-        // usually empty, so this is cheap).
-        let set = |name: &HeaderName| {
-            (!headers.is_empty() && headers.contains_key(name))
-                || (!defaults.is_empty() && defaults.contains_key(name))
-        };
-        let h = request.headers_mut();
-        if !headers.is_empty() {
-            h.clone_from(headers);
-        }
-        for (name, value) in defaults {
-            if headers.is_empty() || !headers.contains_key(name) {
-                h.insert(name.clone(), value.clone());
-            }
-        }
-        if (!self.transport.absolute_uri() || self.is_alias(url)) && !set(&header::HOST) {
-            let host = &url[Position::BeforeHost..Position::AfterPort];
-            let host = match &self.host_header {
-                Some(value) if value.as_bytes() == host.as_bytes() => value.clone(),
-                _ => HeaderValue::from_str(host).map_err(|_| bad_url())?,
-            };
-            h.insert(header::HOST, host);
-        }
-        if !set(&header::COOKIE)
-            && let Some(cookies) = self
-                .jar()
-                .header_for_request(url, self.request_site(method, url, websocket))
-            && let Ok(value) = HeaderValue::try_from(cookies)
-        {
-            h.insert(header::COOKIE, value);
-        }
-        if (length > 0 || !is_safe(method)) && !set(&header::CONTENT_LENGTH) {
-            h.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
-        }
-        let from = match &self.browser {
-            BrowserHeaders::Off => return Ok(request),
-            BrowserHeaders::SameOrigin => None,
-            BrowserHeaders::From(from) => Some(from),
-        };
-        if !set(&SEC_FETCH_SITE) {
-            let site = from.map_or("same-origin", |from| sec_fetch_site(from, url));
-            h.insert(SEC_FETCH_SITE, HeaderValue::from_static(site));
-        }
-        if (websocket || !is_safe(method)) && !set(&header::ORIGIN) {
-            let origin = from.unwrap_or(url).origin().ascii_serialization();
-            if let Ok(value) = HeaderValue::from_str(&origin) {
-                h.insert(header::ORIGIN, value);
-            }
-        }
-        Ok(request)
-    }
-}
-
-impl TestClient {
-    /// Where a request to `url` comes from, for the `SameSite` rules: the app's own pages
-    /// unless [`origin`](Self::origin) named another. GET and HEAD from another site count
-    /// as top-level navigations (a link followed), other methods and WebSockets as a form
-    /// or a script.
-    fn request_site(&self, method: &Method, url: &Url, websocket: bool) -> RequestSite {
-        match &self.browser {
-            BrowserHeaders::From(from) if websocket && !same_site(from, url) => {
-                RequestSite::CrossSite
-            }
-            BrowserHeaders::From(from) => RequestSite::for_navigation(from, url, method),
-            BrowserHeaders::SameOrigin | BrowserHeaders::Off => RequestSite::SameSite,
-        }
-    }
-
-    /// Whether the page making requests is of `url`'s origin, so that it can read the
-    /// app's cookies (and hand the XSRF token back).
-    pub(super) fn page_is_same_origin(&self, url: &Url) -> bool {
-        match &self.browser {
-            BrowserHeaders::From(from) => from.origin() == url.origin(),
-            BrowserHeaders::SameOrigin | BrowserHeaders::Off => true,
         }
     }
 }
@@ -560,24 +439,3 @@ type UrlCache = Vec<(String, Arc<Url>, Uri)>;
 
 /// How many resolved targets a client keeps.
 const URL_CACHE_SIZE: usize = 32;
-
-const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
-
-pub(super) fn is_safe(method: &Method) -> bool {
-    matches!(
-        *method,
-        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
-    )
-}
-
-/// `Sec-Fetch-Site` for a request from a page at `from` to `to`.
-fn sec_fetch_site(from: &Url, to: &Url) -> &'static str {
-    if from.origin() == to.origin() {
-        return "same-origin";
-    }
-    if same_site(from, to) {
-        "same-site"
-    } else {
-        "cross-site"
-    }
-}
