@@ -23,6 +23,7 @@ mod enqueue;
 mod lock;
 mod queue_impl;
 mod scripts;
+mod wake;
 
 pub use config::RedisConfig;
 

@@ -38,6 +38,7 @@ use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -48,6 +49,7 @@ use crate::mail::{Email, Error, Mailer, Outcome, SendReport};
 mod claim;
 mod status;
 mod store;
+mod watch;
 
 use store::Inner;
 
@@ -277,6 +279,20 @@ impl Queue for Spool {
 
     async fn try_lock_single(&self) -> Result<Option<SingleRunGuard>, QueueError> {
         self.try_single_lock()
+    }
+
+    /// Wakes when a record lands in `new/` (inotify), when the earliest deferred record
+    /// falls due, or after `timeout`. The first call starts the watch and returns at once.
+    async fn wait_for_mail(&self, timeout: Duration) {
+        let new_mail = &self.inner.new_mail;
+        if !new_mail.watch(&self.inner.sub("new")) {
+            return;
+        }
+        let deferred = self.inner.sub("deferred");
+        let until = tokio::task::spawn_blocking(move || watch::until_due(&deferred, timeout))
+            .await
+            .unwrap_or(timeout);
+        new_mail.wait(until).await;
     }
 }
 
