@@ -13,7 +13,8 @@
 //! the directory ([`SpoolConfig::durable`]`(false)` or `?durable=false` skips both fsyncs). A drainer claims a message by
 //! renaming it into its own `cur/<drainer>/`: one rename wins, so two drainers never send
 //! the same message. A drainer that can take another drainer's lock knows that one is dead
-//! and moves its claims back to `new/`.
+//! and moves its claims back to `new/`. An idle watching drainer sleeps until inotify says
+//! a record landed in `new/` or the earliest record in `deferred/` falls due.
 //!
 //! Each record is a 14-byte header (magic `SQML`, u16 format version, u32 body length, u32
 //! CRC-32 of the body, little-endian) and a bincode body (serde mode, size-limited). A
