@@ -38,6 +38,10 @@ struct Cli {
     /// Keep running and send new mail as it arrives, until SIGTERM or SIGINT.
     #[arg(long)]
     watch: bool,
+    /// With --watch: look for mail at least this often (5s, 1m), though new mail and
+    /// deferred mail falling due wake the drainer at once.
+    #[arg(long, value_name = "DUR", default_value = "5s", value_parser = squall::parse_duration)]
+    poll_interval: Duration,
     /// SMTP connections used at once; each batch claims 32 messages per connection.
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
     concurrency: u16,
@@ -116,6 +120,7 @@ async fn run(cli: Cli) -> u8 {
         .max(cli.max)
         .concurrency(usize::from(cli.concurrency))
         .watch(cli.watch)
+        .poll_interval(cli.poll_interval)
         .lease(cli.lease.map(Duration::from_secs))
         .single(cli.single)
         .policy(RetryPolicy {

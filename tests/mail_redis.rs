@@ -574,7 +574,15 @@ fn a_watching_drainer_sends_new_mail_as_it_arrives() {
     let smtp = Aiosmtpd::start(Mode::Plain, Options::default());
     let via = format!("smtp://127.0.0.1:{}", smtp.port);
     let child = spool_drain()
-        .args(["--queue", &url, "--via", &via, "--watch"])
+        .args([
+            "--queue",
+            &url,
+            "--via",
+            &via,
+            "--watch",
+            "--poll-interval",
+            "1h",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -594,6 +602,13 @@ fn a_watching_drainer_sends_new_mail_as_it_arrives() {
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("sent 3"));
     assert_eq!(smtp.message_ids().into_iter().collect::<BTreeSet<_>>(), all);
+}
+
+#[test]
+fn an_idle_redis_wait_wakes_for_new_mail_and_for_deferred_mail_falling_due() {
+    let redis = RedisServer::start();
+    let queue = RedisQueue::from_url(&redis.url("app", "")).unwrap();
+    support::idle_waits_wake_for_new_and_due_mail(&runtime(), &queue);
 }
 
 /// Polls `check` until it gives a value; fails the test, naming `what`, after a minute.

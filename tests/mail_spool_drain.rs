@@ -15,7 +15,7 @@ use squall::mail::{Email, Mailer, Queue, QueuedMessage, Spool, SpoolConfig};
 use support::aiosmtpd::{Aiosmtpd, Mode, Options};
 #[cfg(feature = "failpoints")]
 use support::cli::stop_at;
-use support::cli::{kill9, run, sigterm, spool_drain, wait_exit};
+use support::cli::{kill9, read_until, run, sigterm, spool_drain, wait_exit};
 use support::numbered_email as email;
 use support::scripted_smtp::{Act, Peer, Script};
 use support::{defer_one_and_hold_one, wait_until};
@@ -566,6 +566,44 @@ fn watch_sends_new_mail_and_stops_cleanly_on_sigterm() {
         0,
         "claims and directory returned"
     );
+}
+
+#[test]
+fn an_idle_watcher_wakes_for_new_mail_with_its_poll_an_hour_away() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(dir.path()).unwrap();
+    let server = Aiosmtpd::start(Mode::Plain, Options::default());
+    let mut child = to_server(dir.path(), server.port)
+        .args(["--watch", "--poll-interval", "1h"])
+        .env("SQUALL_LOG", "squall=debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    assert!(
+        read_until(&mut lines, "waiting for mail"),
+        "spool-drain ended before it went idle"
+    );
+    // Keep reading, so that the drainer never blocks on a full pipe.
+    let reader = std::thread::spawn(move || lines.map_while(Result::ok).count());
+    let rt = runtime();
+    rt.block_on(spool.send(&email(1))).unwrap();
+    wait_until("the idle watcher to send the new mail", || {
+        server.received().len() == 1
+    });
+    sigterm(&child);
+    let out = child.wait_with_output().unwrap();
+    reader.join().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("sent 1 "));
+}
+
+#[test]
+fn an_idle_spool_wait_wakes_for_new_mail_and_for_deferred_mail_falling_due() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(SpoolConfig::new(dir.path()).durable(false)).unwrap();
+    support::idle_waits_wake_for_new_and_due_mail(&runtime(), &spool);
 }
 
 #[test]

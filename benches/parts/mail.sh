@@ -79,3 +79,6 @@ metric durable_enqueue_p50 "$durable" "$bare" us
 metric nondurable_enqueue_p50_us "$nondurable" 30 us
 metric drain_msgs_per_s "$drained" "$(python3 -c "print(($peer4 + $peer4b) / 2)")" msg/s
 metric drain_peak_rss_mb "$rss_mb" 100 MB
+
+# Watch latency (spool-drain --watch against Postfix): its own script.
+bash benches/parts/mail_watch.sh

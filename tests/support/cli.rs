@@ -44,13 +44,19 @@ pub fn stop_at(cmd: &mut Command, name: &str) -> Child {
     let stderr = child.stderr.take().unwrap();
     let mut lines = BufReader::new(stderr).lines();
     let marker = format!("failpoint {name} reached");
-    loop {
-        match lines.next() {
-            Some(Ok(line)) if line.contains(&marker) => return child,
-            Some(Ok(_)) => {}
-            _ => panic!("spool-drain ended before failpoint {name}"),
-        }
-    }
+    assert!(
+        read_until(&mut lines, &marker),
+        "spool-drain ended before failpoint {name}"
+    );
+    child
+}
+
+/// Reads `lines` (a child's output) up to the first that contains `marker`; false when
+/// the output ended first.
+pub fn read_until(lines: &mut impl Iterator<Item = std::io::Result<String>>, marker: &str) -> bool {
+    lines
+        .map_while(Result::ok)
+        .any(|line| line.contains(marker))
 }
 
 /// SIGKILL, and reap.

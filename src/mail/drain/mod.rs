@@ -49,7 +49,9 @@ pub struct DrainOptions {
     pub policy: RetryPolicy,
     /// Keep running and wait for new mail when the queue is empty.
     pub watch: bool,
-    /// How often an idle `watch` looks for new or newly due mail.
+    /// The safety net of an idle `watch`: it wakes as soon as new mail arrives (inotify
+    /// on a spool's `new/`, a blocking read on Redis) or deferred mail falls due, and
+    /// looks again at least this often anyway (for the claims of a dead drainer, say).
     pub poll_interval: Duration,
     /// Redis queues: how long a claim may go unrenewed before another drainer takes it
     /// over. [`open_queue`](Self::open_queue) gives it to the queue as its URL's `lease=`.
@@ -67,7 +69,7 @@ impl Default for DrainOptions {
             concurrency: 4,
             policy: RetryPolicy::default(),
             watch: false,
-            poll_interval: Duration::from_millis(500),
+            poll_interval: Duration::from_secs(5),
             lease: None,
             single: false,
         }
@@ -93,6 +95,11 @@ impl DrainOptions {
     /// Sets `watch`.
     pub fn watch(mut self, watch: bool) -> Self {
         self.watch = watch;
+        self
+    }
+    /// Sets `poll_interval` (at least 1 ms).
+    pub fn poll_interval(mut self, every: Duration) -> Self {
+        self.poll_interval = every.max(Duration::from_millis(1));
         self
     }
     /// Sets `lease`.
@@ -232,6 +239,7 @@ impl<'a> Drainer<'a> {
                 if !self.options.watch {
                     break;
                 }
+                tracing::debug!("nothing due; waiting for mail");
                 tokio::select! {
                     () = &mut shutdown => break,
                     () = self.queue.wait_for_mail(self.options.poll_interval) => continue,

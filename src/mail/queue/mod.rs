@@ -341,7 +341,11 @@ pub trait Queue: Send + Sync {
     /// never outlives the process).
     async fn try_lock_single(&self) -> Result<Option<SingleRunGuard>, QueueError>;
 
-    /// Waits until new mail may have arrived, or `timeout` passed.
+    /// Waits until new mail may have arrived or deferred mail may have fallen due, or
+    /// `timeout` passed: what an idle watching drainer does between claims. A backend
+    /// should wake as soon as mail arrives, also mail that arrived since the last
+    /// [`claim`](Self::claim) came back empty (a spurious wake costs one empty claim).
+    /// The spool watches `new/` with inotify, Redis blocks in `XREAD`; this default sleeps.
     async fn wait_for_mail(&self, timeout: Duration) {
         tokio::time::sleep(timeout).await;
     }

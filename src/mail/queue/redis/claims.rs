@@ -15,6 +15,9 @@ use super::{FIELD, GROUP, Inner, bytes_of, texts};
 use crate::mail::queue::{Claimed, QueueError, unix_ms};
 use crate::sync::lock;
 
+/// How often a drainer moves due deferred messages back to the stream, at most.
+pub(super) const PROMOTE_EVERY: Duration = Duration::from_millis(200);
+
 /// Where a settled claim's record goes.
 pub(super) enum Settle<'a> {
     /// To the deferred set, due at this time (ms since the Unix epoch).
@@ -173,11 +176,12 @@ impl Inner {
         Ok(())
     }
 
-    /// Moves due deferred messages back to the stream (at most every 200 ms).
+    /// Moves due deferred messages back to the stream (at most every
+    /// [`PROMOTE_EVERY`]).
     pub(super) async fn promote(&self, max: usize) -> Result<(), QueueError> {
         {
             let mut last = lock(&self.last_promote);
-            if last.is_some_and(|t| t.elapsed() < Duration::from_millis(200)) {
+            if last.is_some_and(|t| t.elapsed() < PROMOTE_EVERY) {
                 return Ok(());
             }
             *last = Some(Instant::now());

@@ -23,6 +23,7 @@ mod enqueue;
 mod lock;
 mod queue_impl;
 mod scripts;
+mod wake;
 
 pub use config::RedisConfig;
 
@@ -62,7 +63,9 @@ const FIELD: &str = "r";
 /// `XREADGROUP` as a consumer named after its process; a sent message is removed with
 /// `XACK`+`XDEL` in one `MULTI`; a deferred, failed or released one is moved by a Lua
 /// script that first checks that the claim is still held (so a late settle after a
-/// takeover never makes a copy). A drainer keeps its claims alive while it holds them
+/// takeover never makes a copy). An idle watching drainer blocks in `XREAD` on a
+/// connection of its own, from the group's last delivered id, until an entry the group has
+/// not been given arrives or the earliest deferred message falls due. A drainer keeps its claims alive while it holds them
 /// (`XCLAIM … JUSTID` every third of the lease); the claims of a drainer that died are
 /// taken over with `XAUTOCLAIM` once they have been idle for the lease (`lease=`, default
 /// 60 s). An entry delivered more than `max_deliveries=` times (default 5) without an ack

@@ -1,14 +1,13 @@
 //! `impl Queue for RedisQueue`: the trait's methods, each a few lines over the parts in
 //! the sibling modules.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::Value;
 use redis::streams::{StreamId, StreamReadReply};
 
 use super::claims::{Settle, Takeover};
-use super::conn::{Patience, Purpose, Run};
+use super::conn::{Patience, Run};
 use super::{GROUP, RedisQueue};
 use crate::mail::queue::{
     ClaimBatch, Claimed, Queue, QueueError, QueueStatus, QueuedMessage, SingleRunGuard,
@@ -154,35 +153,6 @@ impl Queue for RedisQueue {
     }
 
     async fn wait_for_mail(&self, timeout: Duration) {
-        let inner = &self.inner;
-        let connected = inner
-            .blocking
-            .get_or_try_init(|| inner.connect(Purpose::BlockingReads))
-            .await;
-        let mut conn = match connected {
-            Ok(c) => c.clone(),
-            Err(_) => {
-                tokio::time::sleep(timeout).await;
-                return;
-            }
-        };
-        let mut cmd = redis::cmd("XREAD");
-        cmd.arg("COUNT")
-            .arg(1)
-            .arg("BLOCK")
-            .arg(timeout.as_millis().max(1) as u64)
-            .arg("STREAMS")
-            .arg(&inner.keys.stream)
-            .arg("$");
-        let started = Instant::now();
-        let read = tokio::time::timeout(
-            timeout + inner.config.timeout,
-            cmd.query_async::<Value>(&mut conn),
-        )
-        .await;
-        if !matches!(read, Ok(Ok(_))) {
-            // Redis is away: do not spin.
-            tokio::time::sleep(timeout.saturating_sub(started.elapsed())).await;
-        }
+        self.inner.wait_for_mail(timeout).await;
     }
 }

@@ -120,3 +120,27 @@ return 0
 ",
     )
 });
+
+/// Where a watching drainer's blocking read starts, and when it must wake at the latest:
+/// the group's last delivered entry id (`$` when there is no group yet), and the score
+/// (due ms) of the earliest deferred message, or `''` when none is deferred.
+///
+/// `KEYS`: the stream, the deferred set. `ARGV`: the group.
+pub(super) static WAKE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local last = '$'
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+    local name, id
+    for i = 1, #g, 2 do
+      if g[i] == 'name' then name = g[i + 1] elseif g[i] == 'last-delivered-id' then id = g[i + 1] end
+    end
+    if name == ARGV[1] and id then last = id end
+  end
+end
+local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+return {last, first[2] or ''}
+",
+    )
+});

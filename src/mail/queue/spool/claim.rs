@@ -9,6 +9,7 @@ use std::time::SystemTime;
 
 use super::super::{ClaimBatch, Claimed, QueueError, QueuedMessage, random_u64, unix_ms};
 use super::store::{ERROR_SUFFIX, Entry, Inner, open_entry};
+use super::watch::due_at;
 use crate::mail::record::read_record;
 
 /// `name` with `suffix` appended, for names that need not be UTF-8.
@@ -48,15 +49,8 @@ impl Inner {
                 }
                 let entry = entry.map_err(|e| QueueError::io("list", &dir, e))?;
                 let name = entry.file_name();
-                if place == "deferred" {
-                    let due_at = name
-                        .to_str()
-                        .and_then(|n| n.split('-').next())
-                        .and_then(|t| t.parse::<u64>().ok())
-                        .unwrap_or(0);
-                    if due_at > now {
-                        continue;
-                    }
+                if place == "deferred" && due_at(&name) > now {
+                    continue;
                 }
                 out.push((place, name));
             }

@@ -13,7 +13,8 @@
 //! the directory ([`SpoolConfig::durable`]`(false)` or `?durable=false` skips both fsyncs). A drainer claims a message by
 //! renaming it into its own `cur/<drainer>/`: one rename wins, so two drainers never send
 //! the same message. A drainer that can take another drainer's lock knows that one is dead
-//! and moves its claims back to `new/`.
+//! and moves its claims back to `new/`. An idle watching drainer sleeps until inotify says
+//! a record landed in `new/` or the earliest record in `deferred/` falls due.
 //!
 //! Each record is a 14-byte header (magic `SQML`, u16 format version, u32 body length, u32
 //! CRC-32 of the body, little-endian) and a bincode body (serde mode, size-limited). A
@@ -38,6 +39,7 @@ use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -48,6 +50,7 @@ use crate::mail::{Email, Error, Mailer, Outcome, SendReport};
 mod claim;
 mod status;
 mod store;
+mod watch;
 
 use store::Inner;
 
@@ -277,6 +280,20 @@ impl Queue for Spool {
 
     async fn try_lock_single(&self) -> Result<Option<SingleRunGuard>, QueueError> {
         self.try_single_lock()
+    }
+
+    /// Wakes when a record lands in `new/` (inotify), when the earliest deferred record
+    /// falls due, or after `timeout`. The first call starts the watch and returns at once.
+    async fn wait_for_mail(&self, timeout: Duration) {
+        let new_mail = &self.inner.new_mail;
+        if !new_mail.watch(&self.inner.sub("new")) {
+            return;
+        }
+        let deferred = self.inner.sub("deferred");
+        let until = tokio::task::spawn_blocking(move || watch::until_due(&deferred, timeout))
+            .await
+            .unwrap_or(timeout);
+        new_mail.wait(until).await;
     }
 }
 

@@ -12,6 +12,7 @@ use rustix::fs::{Access, OFlags, access};
 use rustix::io::Errno;
 
 use super::super::{QueueError, random_u64};
+use super::watch::NewMail;
 use crate::sync::lock;
 
 pub(super) const LOCK_FILE: &str = ".lock";
@@ -78,6 +79,8 @@ pub(super) struct Inner {
     /// This process's claim directory, made on the first claim.
     drainer: Mutex<Option<DrainerDir>>,
     last_recovery: Mutex<Option<Instant>>,
+    /// Wakes a watching drainer when mail arrives.
+    pub(super) new_mail: NewMail,
 }
 
 struct DrainerDir {
@@ -128,6 +131,7 @@ impl Inner {
             durable,
             drainer: Mutex::new(None),
             last_recovery: Mutex::new(None),
+            new_mail: NewMail::default(),
         })
     }
 
