@@ -8,8 +8,8 @@
 use std::fs::File;
 use std::io::{self, Read};
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
 
 const MAGIC: &[u8; 4] = b"SQML";
 const VERSION: u16 = 1;
@@ -108,31 +108,46 @@ fn check_header(header: &[u8; HEADER_LEN], size: u64) -> Result<(usize, u32), Re
     Ok((len as usize, crc))
 }
 
-fn decode_body<T: DeserializeOwned>(body: &[u8], expected: u32) -> Result<T, RecordError> {
-    let actual = crc32fast::hash(body);
-    if actual != expected {
-        return Err(RecordError::BadCrc { expected, actual });
-    }
-    bincode::serde::decode_from_slice::<T, _>(body, bincode_config())
-        .map(|(message, _)| message)
+/// A value a record body decodes to. It is handed the whole body, checked against its
+/// CRC, so it can keep slices of it (`Bytes::slice_ref`) rather than copies.
+pub(crate) trait FromBody: Sized {
+    /// Decodes `body`, a checked record body.
+    fn from_body(body: Bytes) -> Result<Self, RecordError>;
+}
+
+/// Decodes a record body in bincode, borrowing from it what the type borrows.
+pub(crate) fn decode_body<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T, RecordError> {
+    bincode::serde::borrow_decode_from_slice::<T, _>(body, bincode_config())
+        .map(|(value, _)| value)
         .map_err(|e| RecordError::Decode(e.to_string()))
 }
 
-/// Decodes one whole spool record (header and body).
-pub(crate) fn decode_record<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, RecordError> {
-    let header: &[u8; HEADER_LEN] = bytes
+fn checked_body<T: FromBody>(body: Bytes, expected: u32) -> Result<T, RecordError> {
+    let actual = crc32fast::hash(&body);
+    if actual != expected {
+        return Err(RecordError::BadCrc { expected, actual });
+    }
+    T::from_body(body)
+}
+
+/// Decodes one whole record (header and body) held in `record`, which the value may keep
+/// slices of.
+pub(crate) fn decode_record<T: FromBody>(record: Bytes) -> Result<T, RecordError> {
+    let header: &[u8; HEADER_LEN] = record
         .get(..HEADER_LEN)
         .and_then(|h| h.try_into().ok())
         .ok_or(RecordError::Truncated {
-            have: bytes.len() as u64,
+            have: record.len() as u64,
             want: HEADER_LEN as u64,
         })?;
-    let (_, crc) = check_header(header, bytes.len() as u64)?;
-    decode_body(&bytes[HEADER_LEN..], crc)
+    let (_, crc) = check_header(header, record.len() as u64)?;
+    checked_body(record.slice(HEADER_LEN..), crc)
 }
 
-/// Reads one record from `file`, checking the header before allocating for the body.
-pub(crate) fn read_record<T: DeserializeOwned>(
+/// Reads one record from `file`, checking the header before allocating for the body. The
+/// body is read into one buffer, which the value keeps slices of: a message's bytes are
+/// never copied out of it.
+pub(crate) fn read_record<T: FromBody>(
     file: &mut File,
 ) -> Result<Result<T, RecordError>, io::Error> {
     let size = file.metadata()?.len();
@@ -154,7 +169,7 @@ pub(crate) fn read_record<T: DeserializeOwned>(
             want: (HEADER_LEN + len) as u64,
         }));
     }
-    Ok(decode_body(&body, crc))
+    Ok(checked_body(Bytes::from(body), crc))
 }
 
 fn read_up_to(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
@@ -236,7 +251,7 @@ mod tests {
             env!("CARGO_MANIFEST_DIR"),
             "/tests/fixtures/mail/record_v1.bin"
         ));
-        let message: QueuedMessage = decode_record(fixture).unwrap();
+        let message: QueuedMessage = decode_record(Bytes::from_static(fixture)).unwrap();
         let body: Vec<u8> = (0..=255u8)
             .chain(b"Subject: fixture\r\n\r\nbody\r\n".iter().copied())
             .collect();

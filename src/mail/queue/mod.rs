@@ -27,6 +27,7 @@ use super::RenderedEmail;
 pub(crate) use super::random::random_u64;
 use super::record::RecordError;
 
+mod layout;
 #[cfg(feature = "redis")]
 mod redis;
 mod spool;
@@ -177,6 +178,12 @@ impl QueuedMessage {
 
     /// Reads one whole queue record, checking its header, length limit and CRC first.
     pub fn from_record(record: &[u8]) -> Result<Self, RecordError> {
+        Self::from_shared_record(Bytes::copy_from_slice(record))
+    }
+
+    /// Reads one whole queue record held in `record`; the message's bytes are a slice of
+    /// it, not a copy.
+    pub(crate) fn from_shared_record(record: Bytes) -> Result<Self, RecordError> {
         crate::mail::record::decode_record(record)
     }
 }
