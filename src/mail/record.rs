@@ -6,7 +6,7 @@
 //! byte of the body, so a torn or foreign file is reported, never half-read.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -64,21 +64,81 @@ fn bincode_config() -> impl bincode::config::Config {
     bincode::config::standard().with_limit::<MAX_RECORD_BYTES>()
 }
 
+/// The header of a record whose body is `len` bytes with CRC-32 `crc`.
+fn header(len: usize, crc: u32) -> Result<[u8; HEADER_LEN], RecordError> {
+    let len = u32::try_from(len)
+        .ok()
+        .filter(|n| *n as usize <= MAX_RECORD_BYTES)
+        .ok_or(RecordError::BodyTooLarge(len))?;
+    let mut out = [0u8; HEADER_LEN];
+    out[..4].copy_from_slice(MAGIC);
+    out[4..6].copy_from_slice(&VERSION.to_le_bytes());
+    out[6..10].copy_from_slice(&len.to_le_bytes());
+    out[10..].copy_from_slice(&crc.to_le_bytes());
+    Ok(out)
+}
+
 /// Encodes a value as one queue record: header and body.
 pub(crate) fn encode_record<T: Serialize>(value: &T) -> Result<Vec<u8>, RecordError> {
     let body = bincode::serde::encode_to_vec(value, bincode_config())
         .map_err(|e| RecordError::Encode(e.to_string()))?;
-    let len = u32::try_from(body.len())
-        .ok()
-        .filter(|n| *n as usize <= MAX_RECORD_BYTES)
-        .ok_or(RecordError::BodyTooLarge(body.len()))?;
+    let header = header(body.len(), crc32fast::hash(&body))?;
     let mut out = Vec::with_capacity(HEADER_LEN + body.len());
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&VERSION.to_le_bytes());
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+    out.extend_from_slice(&header);
     out.extend_from_slice(&body);
     Ok(out)
+}
+
+/// Counts and hashes what is written to it, and keeps nothing.
+#[derive(Default)]
+struct Summing {
+    len: usize,
+    crc: crc32fast::Hasher,
+}
+
+impl Write for Summing {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.len += buf.len();
+        self.crc.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A record written straight into a file, never held whole: a first encoding pass that
+/// keeps nothing sizes and hashes the body for the header, and
+/// [`write_to`](Self::write_to) encodes the body again into the file. For a large message
+/// this saves holding its encoding beside the message itself.
+pub(crate) struct RecordWriter<'a, T> {
+    value: &'a T,
+    header: [u8; HEADER_LEN],
+}
+
+impl<'a, T: Serialize> RecordWriter<'a, T> {
+    /// Sizes and hashes the record of `value`: an error when it cannot be one.
+    pub(crate) fn new(value: &'a T) -> Result<Self, RecordError> {
+        let mut sum = Summing::default();
+        bincode::serde::encode_into_std_write(value, &mut sum, bincode_config())
+            .map_err(|e| RecordError::Encode(e.to_string()))?;
+        let header = header(sum.len, sum.crc.finalize())?;
+        Ok(RecordWriter { value, header })
+    }
+
+    /// Writes the record, the same bytes [`encode_record`] makes, into `out`.
+    pub(crate) fn write_to(&self, out: &mut impl Write) -> io::Result<()> {
+        let mut out = io::BufWriter::new(out);
+        out.write_all(&self.header)?;
+        bincode::serde::encode_into_std_write(self.value, &mut out, bincode_config()).map_err(
+            |e| match e {
+                bincode::error::EncodeError::Io { inner, .. } => inner,
+                other => io::Error::other(other.to_string()),
+            },
+        )?;
+        out.flush()
+    }
 }
 
 /// Checks a record header against the file size; returns the body length and CRC.
@@ -213,6 +273,12 @@ mod tests {
         let m = message();
         let bytes = encode_record(&m).unwrap();
         assert_eq!(decode(&bytes).unwrap(), m);
+        let mut written = Vec::new();
+        RecordWriter::new(&m)
+            .unwrap()
+            .write_to(&mut written)
+            .unwrap();
+        assert_eq!(written, bytes, "written straight, the record is the same");
 
         assert!(matches!(
             decode(&bytes[..bytes.len() - 3]),
