@@ -4,6 +4,8 @@
 //! durable enqueue, of a bare create+write+fsync+rename+dir-fsync of the same bytes, and of
 //! a non-durable enqueue.
 //! `spool_bench fill DIR N`   enqueues N messages of about 2 KB (no fsync), for drains.
+//! `spool_bench fill-big DIR MB` enqueues one message with an attachment of MB megabytes
+//! (base64 makes the message about 4/3 as large) and prints the message's size in bytes.
 #![allow(missing_docs)]
 
 mod support;
@@ -14,7 +16,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use squall::mail::{Mailer, Queue, QueuedMessage, Spool, SpoolConfig};
+use squall::mail::{Email, Mailer, Queue, QueuedMessage, Spool, SpoolConfig};
 use support::message;
 
 fn p50(mut samples: Vec<Duration>) -> f64 {
@@ -88,7 +90,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             let _ = rt.block_on(spool.send_messages(&[]))?;
         }
-        _ => return Err("usage: spool_bench enqueue DIR | fill DIR N".into()),
+        Some("fill-big") => {
+            let dir = args.get(1).ok_or("fill-big DIR MB")?;
+            let mb: usize = args.get(2).ok_or("fill-big DIR MB")?.parse()?;
+            let spool = Spool::open(SpoolConfig::new(dir).durable(false))?;
+            // Random bytes do not compress, as an attachment of real data would not.
+            let mut attachment = vec![0; mb << 20];
+            getrandom::fill(&mut attachment)?;
+            let email = Email::builder()
+                .from("bench@example.com")
+                .to("sink@example.com")
+                .subject("a big attachment")
+                .text("The attachment is noise.")
+                .attach("big.bin", "application/octet-stream", attachment)
+                .build()?;
+            let message = QueuedMessage::new(&email.render()?);
+            rt.block_on(spool.enqueue(&message))?;
+            println!("{}", message.bytes.len());
+        }
+        _ => return Err("usage: spool_bench enqueue DIR | fill DIR N | fill-big DIR MB".into()),
     }
     Ok(())
 }

@@ -6,10 +6,10 @@
 //! byte of the body, so a torn or foreign file is reported, never half-read.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
 
 const MAGIC: &[u8; 4] = b"SQML";
 const VERSION: u16 = 1;
@@ -64,21 +64,81 @@ fn bincode_config() -> impl bincode::config::Config {
     bincode::config::standard().with_limit::<MAX_RECORD_BYTES>()
 }
 
+/// The header of a record whose body is `len` bytes with CRC-32 `crc`.
+fn header(len: usize, crc: u32) -> Result<[u8; HEADER_LEN], RecordError> {
+    let len = u32::try_from(len)
+        .ok()
+        .filter(|n| *n as usize <= MAX_RECORD_BYTES)
+        .ok_or(RecordError::BodyTooLarge(len))?;
+    let mut out = [0u8; HEADER_LEN];
+    out[..4].copy_from_slice(MAGIC);
+    out[4..6].copy_from_slice(&VERSION.to_le_bytes());
+    out[6..10].copy_from_slice(&len.to_le_bytes());
+    out[10..].copy_from_slice(&crc.to_le_bytes());
+    Ok(out)
+}
+
 /// Encodes a value as one queue record: header and body.
 pub(crate) fn encode_record<T: Serialize>(value: &T) -> Result<Vec<u8>, RecordError> {
     let body = bincode::serde::encode_to_vec(value, bincode_config())
         .map_err(|e| RecordError::Encode(e.to_string()))?;
-    let len = u32::try_from(body.len())
-        .ok()
-        .filter(|n| *n as usize <= MAX_RECORD_BYTES)
-        .ok_or(RecordError::BodyTooLarge(body.len()))?;
+    let header = header(body.len(), crc32fast::hash(&body))?;
     let mut out = Vec::with_capacity(HEADER_LEN + body.len());
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&VERSION.to_le_bytes());
-    out.extend_from_slice(&len.to_le_bytes());
-    out.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+    out.extend_from_slice(&header);
     out.extend_from_slice(&body);
     Ok(out)
+}
+
+/// Counts and hashes what is written to it, and keeps nothing.
+#[derive(Default)]
+struct Summing {
+    len: usize,
+    crc: crc32fast::Hasher,
+}
+
+impl Write for Summing {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.len += buf.len();
+        self.crc.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A record written straight into a file, never held whole: a first encoding pass that
+/// keeps nothing sizes and hashes the body for the header, and
+/// [`write_to`](Self::write_to) encodes the body again into the file. For a large message
+/// this saves holding its encoding beside the message itself.
+pub(crate) struct RecordWriter<'a, T> {
+    value: &'a T,
+    header: [u8; HEADER_LEN],
+}
+
+impl<'a, T: Serialize> RecordWriter<'a, T> {
+    /// Sizes and hashes the record of `value`: an error when it cannot be one.
+    pub(crate) fn new(value: &'a T) -> Result<Self, RecordError> {
+        let mut sum = Summing::default();
+        bincode::serde::encode_into_std_write(value, &mut sum, bincode_config())
+            .map_err(|e| RecordError::Encode(e.to_string()))?;
+        let header = header(sum.len, sum.crc.finalize())?;
+        Ok(RecordWriter { value, header })
+    }
+
+    /// Writes the record, the same bytes [`encode_record`] makes, into `out`.
+    pub(crate) fn write_to(&self, out: &mut impl Write) -> io::Result<()> {
+        let mut out = io::BufWriter::new(out);
+        out.write_all(&self.header)?;
+        bincode::serde::encode_into_std_write(self.value, &mut out, bincode_config()).map_err(
+            |e| match e {
+                bincode::error::EncodeError::Io { inner, .. } => inner,
+                other => io::Error::other(other.to_string()),
+            },
+        )?;
+        out.flush()
+    }
 }
 
 /// Checks a record header against the file size; returns the body length and CRC.
@@ -108,31 +168,46 @@ fn check_header(header: &[u8; HEADER_LEN], size: u64) -> Result<(usize, u32), Re
     Ok((len as usize, crc))
 }
 
-fn decode_body<T: DeserializeOwned>(body: &[u8], expected: u32) -> Result<T, RecordError> {
-    let actual = crc32fast::hash(body);
-    if actual != expected {
-        return Err(RecordError::BadCrc { expected, actual });
-    }
-    bincode::serde::decode_from_slice::<T, _>(body, bincode_config())
-        .map(|(message, _)| message)
+/// A value a record body decodes to. It is handed the whole body, checked against its
+/// CRC, so it can keep slices of it (`Bytes::slice_ref`) rather than copies.
+pub(crate) trait FromBody: Sized {
+    /// Decodes `body`, a checked record body.
+    fn from_body(body: Bytes) -> Result<Self, RecordError>;
+}
+
+/// Decodes a record body in bincode, borrowing from it what the type borrows.
+pub(crate) fn decode_body<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T, RecordError> {
+    bincode::serde::borrow_decode_from_slice::<T, _>(body, bincode_config())
+        .map(|(value, _)| value)
         .map_err(|e| RecordError::Decode(e.to_string()))
 }
 
-/// Decodes one whole spool record (header and body).
-pub(crate) fn decode_record<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, RecordError> {
-    let header: &[u8; HEADER_LEN] = bytes
+fn checked_body<T: FromBody>(body: Bytes, expected: u32) -> Result<T, RecordError> {
+    let actual = crc32fast::hash(&body);
+    if actual != expected {
+        return Err(RecordError::BadCrc { expected, actual });
+    }
+    T::from_body(body)
+}
+
+/// Decodes one whole record (header and body) held in `record`, which the value may keep
+/// slices of.
+pub(crate) fn decode_record<T: FromBody>(record: Bytes) -> Result<T, RecordError> {
+    let header: &[u8; HEADER_LEN] = record
         .get(..HEADER_LEN)
         .and_then(|h| h.try_into().ok())
         .ok_or(RecordError::Truncated {
-            have: bytes.len() as u64,
+            have: record.len() as u64,
             want: HEADER_LEN as u64,
         })?;
-    let (_, crc) = check_header(header, bytes.len() as u64)?;
-    decode_body(&bytes[HEADER_LEN..], crc)
+    let (_, crc) = check_header(header, record.len() as u64)?;
+    checked_body(record.slice(HEADER_LEN..), crc)
 }
 
-/// Reads one record from `file`, checking the header before allocating for the body.
-pub(crate) fn read_record<T: DeserializeOwned>(
+/// Reads one record from `file`, checking the header before allocating for the body. The
+/// body is read into one buffer, which the value keeps slices of: a message's bytes are
+/// never copied out of it.
+pub(crate) fn read_record<T: FromBody>(
     file: &mut File,
 ) -> Result<Result<T, RecordError>, io::Error> {
     let size = file.metadata()?.len();
@@ -154,7 +229,7 @@ pub(crate) fn read_record<T: DeserializeOwned>(
             want: (HEADER_LEN + len) as u64,
         }));
     }
-    Ok(decode_body(&body, crc))
+    Ok(checked_body(Bytes::from(body), crc))
 }
 
 fn read_up_to(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
@@ -198,6 +273,12 @@ mod tests {
         let m = message();
         let bytes = encode_record(&m).unwrap();
         assert_eq!(decode(&bytes).unwrap(), m);
+        let mut written = Vec::new();
+        RecordWriter::new(&m)
+            .unwrap()
+            .write_to(&mut written)
+            .unwrap();
+        assert_eq!(written, bytes, "written straight, the record is the same");
 
         assert!(matches!(
             decode(&bytes[..bytes.len() - 3]),
@@ -236,7 +317,7 @@ mod tests {
             env!("CARGO_MANIFEST_DIR"),
             "/tests/fixtures/mail/record_v1.bin"
         ));
-        let message: QueuedMessage = decode_record(fixture).unwrap();
+        let message: QueuedMessage = decode_record(Bytes::from_static(fixture)).unwrap();
         let body: Vec<u8> = (0..=255u8)
             .chain(b"Subject: fixture\r\n\r\nbody\r\n".iter().copied())
             .collect();

@@ -25,8 +25,9 @@ use serde::{Deserialize, Serialize};
 
 use super::RenderedEmail;
 pub(crate) use super::random::random_u64;
-use super::record::RecordError;
+use super::record::{RecordError, RecordWriter};
 
+mod layout;
 #[cfg(feature = "redis")]
 mod redis;
 mod spool;
@@ -169,14 +170,29 @@ impl QueuedMessage {
     /// Redis stores it in a stream entry: a 14-byte header (magic `SQML`, format version,
     /// body length, CRC-32) and the message in bincode.
     pub fn to_record(&self) -> Result<Vec<u8>, QueueError> {
-        crate::mail::record::encode_record(self).map_err(|source| QueueError::Encode {
+        crate::mail::record::encode_record(self).map_err(|e| self.unstorable(e))
+    }
+
+    /// The message's record, to be written straight into a file (see [`RecordWriter`]).
+    pub(crate) fn record_writer(&self) -> Result<RecordWriter<'_, Self>, QueueError> {
+        RecordWriter::new(self).map_err(|e| self.unstorable(e))
+    }
+
+    fn unstorable(&self, source: RecordError) -> QueueError {
+        QueueError::Encode {
             id: self.id.clone(),
             source,
-        })
+        }
     }
 
     /// Reads one whole queue record, checking its header, length limit and CRC first.
     pub fn from_record(record: &[u8]) -> Result<Self, RecordError> {
+        Self::from_shared_record(Bytes::copy_from_slice(record))
+    }
+
+    /// Reads one whole queue record held in `record`; the message's bytes are a slice of
+    /// it, not a copy.
+    pub(crate) fn from_shared_record(record: Bytes) -> Result<Self, RecordError> {
         crate::mail::record::decode_record(record)
     }
 }

@@ -11,8 +11,8 @@ use redis::streams::{StreamAutoClaimReply, StreamId, StreamPendingCountReply};
 
 use super::conn::{Patience, Run};
 use super::scripts::{PROMOTE, SETTLE};
-use super::{FIELD, GROUP, Inner, bytes_of, texts};
-use crate::mail::queue::{Claimed, QueueError, unix_ms};
+use super::{FIELD, GROUP, Inner, bytes_of, owned_bytes, texts};
+use crate::mail::queue::{Claimed, QueueError, QueuedMessage, unix_ms};
 use crate::sync::lock;
 
 /// How often a drainer moves due deferred messages back to the stream, at most.
@@ -111,9 +111,10 @@ impl Inner {
         claims: &mut Vec<Claimed>,
         quarantined: &mut u64,
     ) -> Result<(), QueueError> {
-        for entry in entries {
-            let raw = bytes_of(entry.map.get(FIELD));
-            let reason = match raw.map(crate::mail::QueuedMessage::from_record) {
+        for mut entry in entries {
+            // Moved out of the reply, not copied: the message's bytes become a slice of it.
+            let raw = entry.map.remove(FIELD).and_then(owned_bytes);
+            let reason = match raw.clone().map(QueuedMessage::from_shared_record) {
                 Some(Ok(message)) => {
                     claims.push(Claimed::entry(message, entry.id));
                     continue;
@@ -121,8 +122,8 @@ impl Inner {
                 Some(Err(reason)) => format!("unreadable record: {reason}"),
                 None => "unreadable record: no field \"r\"".to_owned(),
             };
-            let raw = raw.unwrap_or_default().to_vec();
-            self.quarantine(&entry.id, &raw, &reason).await?;
+            self.quarantine(&entry.id, raw.as_deref().unwrap_or_default(), &reason)
+                .await?;
             *quarantined += 1;
         }
         Ok(())
@@ -244,12 +245,12 @@ impl Inner {
         let mut healthy = Vec::new();
         for entry in reply.claimed {
             if poison.contains(entry.id.as_str()) {
-                let raw = bytes_of(entry.map.get(FIELD)).unwrap_or_default().to_vec();
+                let raw = bytes_of(entry.map.get(FIELD)).unwrap_or_default();
                 let reason = format!(
                     "poison: delivered more than {} times without an ack (its drainers died)",
                     self.config.max_deliveries
                 );
-                self.quarantine(&entry.id, &raw, &reason).await?;
+                self.quarantine(&entry.id, raw, &reason).await?;
                 *quarantined += 1;
             } else {
                 healthy.push(entry);

@@ -32,6 +32,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use bytes::Bytes;
 use redis::Value;
 use tokio::sync::OnceCell;
 
@@ -186,6 +187,15 @@ impl RedisQueue {
     /// This process's consumer name in the drainers' group.
     pub fn consumer(&self) -> &str {
         &self.inner.consumer
+    }
+}
+
+/// The bytes of a string reply, moved out of it.
+fn owned_bytes(value: Value) -> Option<Bytes> {
+    match value {
+        Value::BulkString(b) => Some(b.into()),
+        Value::SimpleString(s) => Some(s.into_bytes().into()),
+        _ => None,
     }
 }
 

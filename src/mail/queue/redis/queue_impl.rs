@@ -4,7 +4,10 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::streams::{StreamId, StreamReadReply};
+use std::collections::HashMap;
+
+use redis::streams::StreamId;
+use redis::{FromRedisValue, ParsingError, Value};
 
 use super::claims::{Settle, Takeover};
 use super::conn::{Patience, Run};
@@ -40,12 +43,9 @@ impl Queue for RedisQueue {
                 .arg("STREAMS")
                 .arg(&inner.keys.stream)
                 .arg(">");
-            let reply: Option<StreamReadReply> = inner
+            let ReadReply(entries) = inner
                 .run("claim (XREADGROUP)", Patience::Drainer, Run::Cmd(&cmd))
                 .await?;
-            let entries: Vec<StreamId> = reply
-                .map(|r| r.keys.into_iter().flat_map(|k| k.ids).collect())
-                .unwrap_or_default();
             inner.hold(entries.iter().map(|e| e.id.clone()));
             inner
                 .decode_entries(entries, &mut claims, quarantined)
@@ -154,5 +154,74 @@ impl Queue for RedisQueue {
 
     async fn wait_for_mail(&self, timeout: Duration) {
         self.inner.wait_for_mail(timeout).await;
+    }
+}
+
+/// The entries of an `XREADGROUP` reply (none for a nil one), each value moved out of the
+/// reply. `redis::streams::StreamReadReply` parses a clone of the whole reply, which for
+/// a large message is one more copy of it.
+struct ReadReply(Vec<StreamId>);
+
+impl FromRedisValue for ReadReply {
+    fn from_redis_value(v: Value) -> Result<Self, ParsingError> {
+        if matches!(v, Value::Nil) {
+            return Ok(ReadReply(Vec::new()));
+        }
+        // Per stream (one here): its key and its entries, each an id and its fields.
+        type Rows = Vec<HashMap<String, Vec<HashMap<String, HashMap<String, Value>>>>>;
+        let rows: Rows = redis::from_redis_value(v)?;
+        let entries = rows
+            .into_iter()
+            .flat_map(HashMap::into_values)
+            .flatten()
+            .flat_map(HashMap::into_iter)
+            .map(|(id, map)| StreamId {
+                id,
+                map,
+                ..StreamId::default()
+            })
+            .collect();
+        Ok(ReadReply(entries))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mail::RenderedEmail;
+    use crate::mail::queue::redis::{FIELD, owned_bytes};
+
+    /// A claimed record is moved from the reply into the message, never copied: the
+    /// message's bytes lie inside the very buffer the reply was parsed into.
+    #[test]
+    fn a_claimed_record_is_moved_out_of_the_reply_not_copied() {
+        let message = QueuedMessage::new(&RenderedEmail {
+            from: "a@example.com".into(),
+            recipients: vec!["b@example.com".into()],
+            message_id: "<x@example.com>".into(),
+            bytes: vec![b'x'; 100_000].into(),
+        });
+        let record = message.to_record().unwrap();
+        let buffer = record.as_ptr_range();
+        let bulk = |b: &[u8]| Value::BulkString(b.to_vec());
+        // [[stream, [[entry id, [field, record]]]]], as RESP2 answers XREADGROUP.
+        let reply = Value::Array(vec![Value::Array(vec![
+            bulk(b"{q}:stream"),
+            Value::Array(vec![Value::Array(vec![
+                bulk(b"1-0"),
+                Value::Array(vec![bulk(FIELD.as_bytes()), Value::BulkString(record)]),
+            ])]),
+        ])]);
+        let ReadReply(mut entries) = ReadReply::from_redis_value(reply).unwrap();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].id, "1-0");
+        let raw = entries[0].map.remove(FIELD).and_then(owned_bytes).unwrap();
+        let decoded = QueuedMessage::from_shared_record(raw).unwrap();
+        assert_eq!(decoded, message);
+        let got = decoded.bytes.as_ptr_range();
+        assert!(
+            buffer.start <= got.start && got.end <= buffer.end,
+            "the record was copied on the way from the reply to the message"
+        );
     }
 }

@@ -116,11 +116,12 @@ impl Inner {
         let (Some(name), Some(mine)) = (claimed.file_name(), claimed.parent()) else {
             return Err(claim.not_claimed());
         };
-        let bytes = message.to_record()?;
+        // Written straight into the file: a large message is not held twice.
+        let record = message.record_writer()?;
         let tmp = self
             .sub("tmp")
             .join(with_suffix(name, &format!(".{:08x}", random_u64() as u32)));
-        self.write_new(&tmp, &bytes)?;
+        self.write_new_with(&tmp, |file| record.write_to(file))?;
         self.rename(&tmp, &mine.join(name))?;
         self.rename(claimed, dest)
     }

@@ -156,6 +156,15 @@ impl Inner {
     /// before its rename: never a message yet), writes `bytes` and syncs them when durable.
     /// A failed write removes the file.
     pub(super) fn write_new(&self, tmp: &Path, bytes: &[u8]) -> Result<(), QueueError> {
+        self.write_new_with(tmp, |file| file.write_all(bytes))
+    }
+
+    /// [`write_new`](Self::write_new), with `write` filling the file.
+    pub(super) fn write_new_with(
+        &self,
+        tmp: &Path,
+        write: impl FnOnce(&mut File) -> io::Result<()>,
+    ) -> Result<(), QueueError> {
         let create = || {
             OpenOptions::new()
                 .write(true)
@@ -171,7 +180,7 @@ impl Inner {
             other => other,
         }
         .map_err(|e| QueueError::io("create", tmp, e))?;
-        let written = file.write_all(bytes).and_then(|()| {
+        let written = write(&mut file).and_then(|()| {
             if self.durable {
                 file.sync_data()
             } else {
