@@ -46,6 +46,7 @@ use crate::mail::url::grammar::{bad_url, query_pairs};
 use crate::mail::{Email, Error, Mailer, Outcome, SendReport};
 
 mod claim;
+mod group_sync;
 mod status;
 mod store;
 
@@ -338,6 +339,62 @@ mod tests {
             assert!(err.contains(expect), "{url}: {err}");
             assert!(err.contains(url), "{url}: {err}");
         }
+    }
+
+    /// Sixteen writers enqueue at once: every record is in `new/` and readable when its
+    /// enqueue returns, and the writers shared directory fsyncs (group commit) instead of
+    /// running one each.
+    #[test]
+    fn concurrent_durable_enqueues_share_directory_fsyncs() {
+        const WRITERS: usize = 16;
+        const EACH: usize = 32;
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path()).unwrap();
+        let email = Email::builder()
+            .from("site@example.com")
+            .to("peter@example.com")
+            .text("hello")
+            .build()
+            .unwrap();
+        let rendered = email.render().unwrap();
+        let start = Arc::new(std::sync::Barrier::new(WRITERS));
+        let writers: Vec<_> = (0..WRITERS)
+            .map(|_| {
+                let (spool, start, rendered) = (spool.clone(), start.clone(), rendered.clone());
+                std::thread::spawn(move || {
+                    start.wait();
+                    (0..EACH)
+                        .map(|_| {
+                            let message = QueuedMessage::new(&rendered);
+                            spool.enqueue_blocking(&message).unwrap();
+                            // Visible (renamed into new/) as soon as the enqueue returns.
+                            assert!(spool.dir().join("new").join(&message.id).is_file());
+                            message.id
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut ids: Vec<String> = writers
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect();
+        ids.sort();
+        let mut stored: Vec<String> = spool
+            .inner
+            .peek(usize::MAX)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.id)
+            .collect();
+        stored.sort();
+        assert_eq!(stored, ids);
+        let syncs = spool.inner.dir_fsyncs();
+        assert!(
+            syncs < (WRITERS * EACH) as u64,
+            "{syncs} directory fsyncs for {} enqueues",
+            WRITERS * EACH
+        );
     }
 
     #[test]
