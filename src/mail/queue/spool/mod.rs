@@ -50,6 +50,7 @@ mod group_sync;
 mod status;
 mod store;
 
+use claim::SLOW_REMOVAL;
 use store::Inner;
 
 /// How to open a [`Spool`]: its directory, and whether to fsync.
@@ -235,10 +236,7 @@ impl Queue for Spool {
     }
 
     async fn ack_all(&self, claims: Vec<Claimed>) -> Result<(), QueueError> {
-        blocking(&self.inner, move |s| {
-            claims.iter().try_for_each(|c| s.ack(c))
-        })
-        .await
+        blocking(&self.inner, move |s| s.ack_many(&claims, SLOW_REMOVAL)).await
     }
 
     async fn defer(&self, claim: Claimed, message: QueuedMessage) -> Result<(), QueueError> {
@@ -395,6 +393,37 @@ mod tests {
             "{syncs} directory fsyncs for {} enqueues",
             WRITERS * EACH
         );
+    }
+
+    /// `ack_all` removes every claim it can and reports the one it could not, one at a
+    /// time and in lanes (as when removals wait for the disk).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn ack_all_removes_every_claim_it_can_and_reports_the_lost_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(SpoolConfig::new(dir.path()).durable(false)).unwrap();
+        let email = Email::builder()
+            .from("site@example.com")
+            .to("peter@example.com")
+            .build()
+            .unwrap();
+        let rendered = email.render().unwrap();
+        for slow in [SLOW_REMOVAL, std::time::Duration::ZERO] {
+            for _ in 0..100 {
+                spool.enqueue(&QueuedMessage::new(&rendered)).await.unwrap();
+            }
+            let claims = spool.claim(100).await.unwrap().claims;
+            assert_eq!(claims.len(), 100);
+            // One claim is lost (as if another process took its file): the others go.
+            fs::remove_file(claims[7].path().unwrap()).unwrap();
+            let inner = spool.inner.clone();
+            let err = tokio::task::spawn_blocking(move || inner.ack_many(&claims, slow))
+                .await
+                .unwrap()
+                .unwrap_err();
+            assert!(matches!(err, QueueError::NotClaimed { .. }), "{err:?}");
+            let status = spool.status().await.unwrap();
+            assert_eq!((status.queued, status.in_flight), (0, 0), "{slow:?}");
+        }
     }
 
     #[test]
