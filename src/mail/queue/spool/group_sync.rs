@@ -73,7 +73,9 @@ impl GroupSync {
             if let Err(e) = &result {
                 state.failed = Some((number, e.kind(), e.to_string()));
             }
-            self.finished.notify_all();
+            if state.waiting > 0 {
+                self.finished.notify_all();
+            }
         }
     }
 

@@ -200,7 +200,7 @@ impl Inner {
                 self.dir_fsyncs.fetch_add(1, Ordering::Relaxed);
                 File::open(parent).and_then(|d| d.sync_all())
             };
-            if parent == self.sub("new") {
+            if parent.file_name() == Some("new".as_ref()) && parent.parent() == Some(&*self.dir) {
                 self.new_sync.sync(sync_dir)
             } else {
                 sync_dir()
