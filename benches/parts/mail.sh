@@ -183,6 +183,7 @@ pf_messages=${PF_MESSAGES:-9000}
 pf_round=$((pf_messages / 3))
 rm -rf "$work" && mkdir -p "$work"
 postfix_up "$port"
+sync # the drains above leave much to write back; neither side should pay for it
 squalls=() peers=()
 for _ in 1 2 3; do
     squalls+=("$("$spool_bench" concurrent "$work/q16" "$pf_round" 16)")
