@@ -10,7 +10,9 @@
 //! ```
 //!
 //! Enqueue writes the record to `tmp/`, `fsync`s it, renames it into `new/` and `fsync`s
-//! the directory ([`SpoolConfig::durable`]`(false)` or `?durable=false` skips both fsyncs). A drainer claims a message by
+//! the directory ([`SpoolConfig::durable`]`(false)` or `?durable=false` skips both fsyncs);
+//! enqueues that run at the same time share the directory `fsync` (group commit), and
+//! none returns before one that started after its rename has succeeded. A drainer claims a message by
 //! renaming it into its own `cur/<drainer>/`: one rename wins, so two drainers never send
 //! the same message. A drainer that can take another drainer's lock knows that one is dead
 //! and moves its claims back to `new/`.
