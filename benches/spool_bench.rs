@@ -6,6 +6,8 @@
 //! `spool_bench fill DIR N`   enqueues N messages of about 2 KB (no fsync), for drains.
 //! `spool_bench fill-big DIR MB` enqueues one message with an attachment of MB megabytes
 //! (base64 makes the message about 4/3 as large) and prints the message's size in bytes.
+//! `spool_bench concurrent DIR N WRITERS`  prints the msgs/s of N durable enqueues made by
+//! WRITERS concurrent enqueuers (tasks) on one spool.
 #![allow(missing_docs)]
 
 mod support;
@@ -108,7 +110,45 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             rt.block_on(spool.enqueue(&message))?;
             println!("{}", message.bytes.len());
         }
-        _ => return Err("usage: spool_bench enqueue DIR | fill DIR N | fill-big DIR MB".into()),
+        Some("concurrent") => {
+            let usage = "concurrent DIR N WRITERS";
+            let dir = args.get(1).ok_or(usage)?;
+            let n: usize = args.get(2).ok_or(usage)?.parse()?;
+            let writers: usize = args.get(3).ok_or(usage)?.parse()?;
+            let spool = Spool::open(dir)?;
+            let template = message(0)?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let started = Instant::now();
+            runtime.block_on(async {
+                let tasks: Vec<_> = (0..writers)
+                    .map(|w| {
+                        let (spool, template) = (spool.clone(), template.clone());
+                        let mine = n / writers + usize::from(w < n % writers);
+                        tokio::spawn(async move {
+                            for _ in 0..mine {
+                                let mut m = QueuedMessage::new(&template.to_rendered());
+                                m.bytes = template.bytes.clone();
+                                spool.enqueue(&m).await?;
+                            }
+                            Ok::<_, squall::mail::QueueError>(())
+                        })
+                    })
+                    .collect();
+                for task in tasks {
+                    task.await??;
+                }
+                Ok::<_, Box<dyn std::error::Error>>(())
+            })?;
+            println!("{:.1}", n as f64 / started.elapsed().as_secs_f64());
+        }
+        _ => {
+            return Err(
+                "usage: spool_bench enqueue DIR | fill DIR N | fill-big DIR MB | concurrent DIR N WRITERS"
+                    .into(),
+            );
+        }
     }
     Ok(())
 }

@@ -5,12 +5,18 @@ use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io;
 use std::path::Path;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use super::super::{ClaimBatch, Claimed, QueueError, QueuedMessage, random_u64, unix_ms};
 use super::store::{ERROR_SUFFIX, Entry, Inner, open_entry};
 use super::watch::due_at;
 use crate::mail::record::read_record;
+
+/// The most threads [`Inner::ack_many`] removes records on at once.
+const ACK_LANES: usize = 32;
+/// A removal that takes this long waited for the disk; [`Inner::ack_many`] then overlaps
+/// the rest. A quick one (records not yet written back) takes 10–30 µs here.
+pub(super) const SLOW_REMOVAL: Duration = Duration::from_micros(200);
 
 /// `name` with `suffix` appended, for names that need not be UTF-8.
 fn with_suffix(name: &OsStr, suffix: &str) -> OsString {
@@ -102,6 +108,67 @@ impl Inner {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Err(claim.not_claimed()),
             Err(e) => Err(QueueError::io("remove", path, e)),
         }
+    }
+
+    /// Acks `claims`, trying every one; returns the first error. One at a time while
+    /// removals are quick; once one took longer than `slow` (removing a record that is
+    /// on disk frees its blocks, and with online discard that waits for the disk: about
+    /// 2.5 ms here), the rest go to up to [`ACK_LANES`] helper threads at once, whose
+    /// waits overlap (they happen outside the directory's lock). Measured here, a drain
+    /// of records on disk ran at ~350 msg/s one at a time and ~8,000 msg/s in 32 lanes.
+    pub(super) fn ack_many(&self, claims: &[Claimed], slow: Duration) -> Result<(), QueueError> {
+        let mut first_error = None;
+        let mut rest = claims;
+        while let Some((claim, tail)) = rest.split_first() {
+            let started = Instant::now();
+            if let Err(e) = self.ack(claim) {
+                first_error.get_or_insert(e);
+            }
+            rest = tail;
+            if started.elapsed() >= slow {
+                break;
+            }
+        }
+        if !rest.is_empty() {
+            let per_lane = rest.len().div_ceil(ACK_LANES);
+            let ack_lane = |lane: &[Claimed]| {
+                let mut first_error = None;
+                for claim in lane {
+                    if let Err(e) = self.ack(claim) {
+                        first_error.get_or_insert(e);
+                    }
+                }
+                first_error
+            };
+            let errors: Vec<Option<QueueError>> = std::thread::scope(|scope| {
+                let lanes: Vec<_> = rest
+                    .chunks(per_lane)
+                    .map(|lane| {
+                        // No thread to be had: this lane runs here.
+                        std::thread::Builder::new()
+                            .spawn_scoped(scope, move || ack_lane(lane))
+                            .map_err(|_| ack_lane(lane))
+                    })
+                    .collect();
+                lanes
+                    .into_iter()
+                    .map(|lane| match lane {
+                        Ok(thread) => thread.join().unwrap_or_else(|_| {
+                            Some(QueueError::io(
+                                "remove",
+                                self.sub("cur"),
+                                io::Error::other("a removal thread panicked"),
+                            ))
+                        }),
+                        Err(inline) => inline,
+                    })
+                    .collect()
+            });
+            if first_error.is_none() {
+                first_error = errors.into_iter().flatten().next();
+            }
+        }
+        first_error.map_or(Ok(()), Err)
     }
 
     /// Replaces the claimed record with `message`, then moves it to `dest`: at every

@@ -10,7 +10,9 @@
 //! ```
 //!
 //! Enqueue writes the record to `tmp/`, `fsync`s it, renames it into `new/` and `fsync`s
-//! the directory ([`SpoolConfig::durable`]`(false)` or `?durable=false` skips both fsyncs). A drainer claims a message by
+//! the directory ([`SpoolConfig::durable`]`(false)` or `?durable=false` skips both fsyncs);
+//! enqueues that run at the same time share the directory `fsync` (group commit), and
+//! none returns before one that started after its rename has succeeded. A drainer claims a message by
 //! renaming it into its own `cur/<drainer>/`: one rename wins, so two drainers never send
 //! the same message. A drainer that can take another drainer's lock knows that one is dead
 //! and moves its claims back to `new/`. An idle watching drainer sleeps until inotify says
@@ -48,10 +50,12 @@ use crate::mail::url::grammar::{bad_url, query_pairs};
 use crate::mail::{Email, Error, Mailer, Outcome, SendReport};
 
 mod claim;
+mod group_sync;
 mod status;
 mod store;
 mod watch;
 
+use claim::SLOW_REMOVAL;
 use store::Inner;
 
 /// How to open a [`Spool`]: its directory, and whether to fsync.
@@ -237,10 +241,7 @@ impl Queue for Spool {
     }
 
     async fn ack_all(&self, claims: Vec<Claimed>) -> Result<(), QueueError> {
-        blocking(&self.inner, move |s| {
-            claims.iter().try_for_each(|c| s.ack(c))
-        })
-        .await
+        blocking(&self.inner, move |s| s.ack_many(&claims, SLOW_REMOVAL)).await
     }
 
     async fn defer(&self, claim: Claimed, message: QueuedMessage) -> Result<(), QueueError> {
@@ -354,6 +355,93 @@ mod tests {
             let err = err.to_string();
             assert!(err.contains(expect), "{url}: {err}");
             assert!(err.contains(url), "{url}: {err}");
+        }
+    }
+
+    /// Sixteen writers enqueue at once: every record is in `new/` and readable when its
+    /// enqueue returns, and the writers shared directory fsyncs (group commit) instead of
+    /// running one each.
+    #[test]
+    fn concurrent_durable_enqueues_share_directory_fsyncs() {
+        const WRITERS: usize = 16;
+        const EACH: usize = 32;
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path()).unwrap();
+        let email = Email::builder()
+            .from("site@example.com")
+            .to("peter@example.com")
+            .text("hello")
+            .build()
+            .unwrap();
+        let rendered = email.render().unwrap();
+        let start = Arc::new(std::sync::Barrier::new(WRITERS));
+        let writers: Vec<_> = (0..WRITERS)
+            .map(|_| {
+                let (spool, start, rendered) = (spool.clone(), start.clone(), rendered.clone());
+                std::thread::spawn(move || {
+                    start.wait();
+                    (0..EACH)
+                        .map(|_| {
+                            let message = QueuedMessage::new(&rendered);
+                            spool.enqueue_blocking(&message).unwrap();
+                            // Visible (renamed into new/) as soon as the enqueue returns.
+                            assert!(spool.dir().join("new").join(&message.id).is_file());
+                            message.id
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut ids: Vec<String> = writers
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect();
+        ids.sort();
+        let mut stored: Vec<String> = spool
+            .inner
+            .peek(usize::MAX)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.id)
+            .collect();
+        stored.sort();
+        assert_eq!(stored, ids);
+        let syncs = spool.inner.dir_fsyncs();
+        assert!(
+            syncs < (WRITERS * EACH) as u64,
+            "{syncs} directory fsyncs for {} enqueues",
+            WRITERS * EACH
+        );
+    }
+
+    /// `ack_all` removes every claim it can and reports the one it could not, one at a
+    /// time and in lanes (as when removals wait for the disk).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn ack_all_removes_every_claim_it_can_and_reports_the_lost_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(SpoolConfig::new(dir.path()).durable(false)).unwrap();
+        let email = Email::builder()
+            .from("site@example.com")
+            .to("peter@example.com")
+            .build()
+            .unwrap();
+        let rendered = email.render().unwrap();
+        for slow in [SLOW_REMOVAL, std::time::Duration::ZERO] {
+            for _ in 0..100 {
+                spool.enqueue(&QueuedMessage::new(&rendered)).await.unwrap();
+            }
+            let claims = spool.claim(100).await.unwrap().claims;
+            assert_eq!(claims.len(), 100);
+            // One claim is lost (as if another process took its file): the others go.
+            fs::remove_file(claims[7].path().unwrap()).unwrap();
+            let inner = spool.inner.clone();
+            let err = tokio::task::spawn_blocking(move || inner.ack_many(&claims, slow))
+                .await
+                .unwrap()
+                .unwrap_err();
+            assert!(matches!(err, QueueError::NotClaimed { .. }), "{err:?}");
+            let status = spool.status().await.unwrap();
+            assert_eq!((status.queued, status.in_flight), (0, 0), "{slow:?}");
         }
     }
 

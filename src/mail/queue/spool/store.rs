@@ -6,12 +6,14 @@ use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use rustix::fs::{Access, OFlags, access};
 use rustix::io::Errno;
 
 use super::super::{QueueError, random_u64};
+use super::group_sync::GroupSync;
 use super::watch::NewMail;
 use crate::sync::lock;
 
@@ -81,6 +83,10 @@ pub(super) struct Inner {
     last_recovery: Mutex<Option<Instant>>,
     /// Wakes a watching drainer when mail arrives.
     pub(super) new_mail: NewMail,
+    /// Renames into `new/` (enqueues, above all) that happen together share its fsyncs.
+    new_sync: GroupSync,
+    /// Directory fsyncs run, for tests.
+    dir_fsyncs: AtomicU64,
 }
 
 struct DrainerDir {
@@ -132,6 +138,8 @@ impl Inner {
             drainer: Mutex::new(None),
             last_recovery: Mutex::new(None),
             new_mail: NewMail::default(),
+            new_sync: GroupSync::default(),
+            dir_fsyncs: AtomicU64::new(0),
         })
     }
 
@@ -194,17 +202,31 @@ impl Inner {
         Ok(())
     }
 
-    /// Renames, then fsyncs the destination directory when durable.
+    /// Renames, then fsyncs the destination directory when durable. Concurrent renames
+    /// into `new/` share one fsync that started after each of them (group commit).
     pub(super) fn rename(&self, from: &Path, to: &Path) -> Result<(), QueueError> {
         fs::rename(from, to).map_err(|e| QueueError::io("rename", from, e))?;
         if self.durable
             && let Some(parent) = to.parent()
         {
-            File::open(parent)
-                .and_then(|d| d.sync_all())
-                .map_err(|e| QueueError::io("fsync", parent, e))?;
+            let sync_dir = || {
+                self.dir_fsyncs.fetch_add(1, Ordering::Relaxed);
+                File::open(parent).and_then(|d| d.sync_all())
+            };
+            if parent.file_name() == Some("new".as_ref()) && parent.parent() == Some(&*self.dir) {
+                self.new_sync.sync(sync_dir)
+            } else {
+                sync_dir()
+            }
+            .map_err(|e| QueueError::io("fsync", parent, e))?;
         }
         Ok(())
+    }
+
+    /// Directory fsyncs run so far.
+    #[cfg(test)]
+    pub(super) fn dir_fsyncs(&self) -> u64 {
+        self.dir_fsyncs.load(Ordering::Relaxed)
     }
 
     /// This process's claim directory, made (under a dot name, locked, then renamed into
