@@ -22,9 +22,12 @@ impl Drainer<'_> {
         let rendered: Vec<_> = claims.iter().map(|c| c.message.to_rendered()).collect();
         let total = claims.len();
         let mut slots: Vec<Option<Claimed>> = claims.into_iter().map(Some).collect();
-        let (sink, mut outcomes) = OutcomeSink::channel();
+        let (sink, outcomes) = OutcomeSink::channel();
         let mut stop = false;
         let settle = async {
+            // Owned here, so that when settling fails the receiver goes at once: the
+            // transport sees that nothing more will be recorded and sends no more.
+            let mut outcomes = outcomes;
             while let Some(first) = outcomes.recv().await {
                 // What came in while the last ones were settled is settled together: one
                 // ack for all the messages accepted meanwhile.

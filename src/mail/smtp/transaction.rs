@@ -117,7 +117,8 @@ impl Pool {
         if let Some(previous) = before_content.take()
             && !previous.wait().await
         {
-            smtp.abort().await;
+            // The server waits for content that will not come: the worker drops this
+            // connection (an I/O error does not keep it), which closes it.
             return Err(Error::Io(std::io::Error::other(
                 "the drain stopped before this message's content was sent",
             )));
