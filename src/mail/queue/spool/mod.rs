@@ -196,6 +196,10 @@ impl Spool {
     }
 }
 
+/// How many acks [`Queue::ack_all`] does inline, one `unlink` each, before it hands them
+/// to the blocking pool instead.
+const INLINE_ACKS: usize = 8;
+
 /// Runs blocking file work off the async threads.
 async fn blocking<T: Send + 'static>(
     inner: &Arc<Inner>,
@@ -229,11 +233,18 @@ impl Queue for Spool {
         blocking(&self.inner, move |s| s.claim(max)).await
     }
 
+    /// One `unlink`: cheaper inline than a trip to the blocking pool, and a drainer acks
+    /// each message right after its 250, while the next one waits for it.
     async fn ack(&self, claim: Claimed) -> Result<(), QueueError> {
-        blocking(&self.inner, move |s| s.ack(&claim)).await
+        self.inner.ack(&claim)
     }
 
+    /// A few claims (what came in together while a drainer acked the last ones) are
+    /// removed inline, as [`ack`](Queue::ack) does; more go to the blocking pool.
     async fn ack_all(&self, claims: Vec<Claimed>) -> Result<(), QueueError> {
+        if claims.len() <= INLINE_ACKS {
+            return claims.iter().try_for_each(|c| self.inner.ack(c));
+        }
         blocking(&self.inner, move |s| {
             claims.iter().try_for_each(|c| s.ack(c))
         })
