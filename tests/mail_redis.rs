@@ -110,13 +110,23 @@ fn a_killed_drainer_is_taken_over_after_the_lease() {
     let (_, in_flight, _, _) = status(&url);
     assert!(in_flight > 0, "the dead drainer holds claims");
 
-    // Killed after the server's 250 for a batch, before the acks.
+    // Killed after the server's 250 for a message, before its ack. On one connection
+    // the next message's content waits for that ack, so exactly one was accepted.
     kill9(&mut stop_at(
-        spool_drain().args(["--queue", &url, "--via", &via, "--lease", "1"]),
+        spool_drain().args([
+            "--queue",
+            &url,
+            "--via",
+            &via,
+            "--lease",
+            "1",
+            "--concurrency",
+            "1",
+        ]),
         "after-send",
     ));
     let sent_before_kill: BTreeSet<String> = smtp.message_ids().into_iter().collect();
-    assert!(!sent_before_kill.is_empty());
+    assert_eq!(sent_before_kill.len(), 1);
 
     // Another drainer, once the lease ran out, takes both batches over.
     wait_for_idle_claims(&redis, "app", Duration::from_secs(1));
@@ -702,4 +712,23 @@ fn retry_deferred_forces_out_mail_dated_in_the_future() {
     let sent = fill(&url, 3);
     let queue = RedisQueue::from_url(&url).unwrap();
     support::cli::retry_deferred_forces_out_mail_dated_in_the_future(&url, &queue, &sent);
+}
+
+#[test]
+fn greylisted_and_unknown_recipients_wait_for_the_greylisted_one_alone() {
+    let redis = RedisServer::start();
+    support::drain_cases::greylisted_and_unknown_recipients(&redis.url("grey", ""), &[]);
+}
+
+#[test]
+fn a_drainer_killed_mid_batch_resends_at_most_one_message_per_connection() {
+    let redis = RedisServer::start();
+    let url = redis.url("acks", "");
+    let all = fill(&url, 100);
+    support::drain_cases::a_drainer_killed_mid_batch_resends_at_most_one_per_connection(
+        &url,
+        &all,
+        &["--lease", "1"],
+        || wait_for_idle_claims(&redis, "acks", Duration::from_secs(1)),
+    );
 }

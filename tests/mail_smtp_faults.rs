@@ -124,11 +124,15 @@ async fn both_recipients_refused_fails_the_message_listing_each() {
             .send(&email(&["a@example.com", "b@example.com"]))
             .await
             .unwrap_err();
-        let Error::Rejected { rejected } = &err else {
+        let Error::Refused { rejected } = &err else {
             panic!("{err:?}")
         };
         assert_eq!(rejected.len(), 2);
         assert!(err.is_permanent());
+        assert!(
+            err.to_string().starts_with("nothing was sent"),
+            "it must not claim that the message was sent: {err}"
+        );
         assert!(
             err.to_string().contains("a@example.com") && err.to_string().contains("b@example.com")
         );

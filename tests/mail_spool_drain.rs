@@ -860,3 +860,21 @@ fn retry_deferred_forces_out_mail_dated_in_the_future() {
         &sent,
     );
 }
+
+#[test]
+fn greylisted_and_unknown_recipients_wait_for_the_greylisted_one_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    support::drain_cases::greylisted_and_unknown_recipients(&queue_url(dir.path()), &[]);
+}
+
+#[test]
+fn a_drainer_killed_mid_batch_resends_at_most_one_message_per_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let all = fill(dir.path(), 100);
+    support::drain_cases::a_drainer_killed_mid_batch_resends_at_most_one_per_connection(
+        &queue_url(dir.path()),
+        &all,
+        &[],
+        || {},
+    );
+}

@@ -14,7 +14,9 @@ use squall::mail::{
     QueueError, QueueStatus, QueuedMessage, RecordError, RenderedEmail, SendReport, SingleRunGuard,
     Spool, Transport,
 };
+use squall::mail::{SmtpConfig, SmtpMailer};
 use support::numbered_email as email;
+use support::scripted_smtp::{Peer, Script};
 
 /// Accepts the first `keep` messages of each batch and reports nothing for the rest.
 struct ShortReports {
@@ -216,4 +218,23 @@ async fn when_settling_fails_the_claims_taken_ahead_are_given_back() {
     // The 32 whose ack failed stay claimed (a later drainer recovers them); the 8 taken
     // ahead, never sent, are back in the queue at once.
     assert_eq!(counts(&spool.status().await.unwrap()), (8, 32, 0, 0));
+}
+
+#[tokio::test]
+async fn when_an_ack_fails_no_more_content_is_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = filled(dir.path(), 10).await;
+    let queue = AcksFail(spool.clone());
+    let peer = Peer::start(Script::default()).await;
+    let smtp = SmtpMailer::new(SmtpConfig::new("127.0.0.1", peer.port).max_connections(1)).unwrap();
+    let drain = Drainer::new(&queue, &smtp, DrainOptions::default().concurrency(1))
+        .run(std::future::pending());
+    let error = tokio::time::timeout(Duration::from_secs(60), drain)
+        .await
+        .expect("the drain hung after the failed ack")
+        .unwrap_err();
+    assert!(matches!(&error, DrainError::Queue(_)), "{error:?}");
+    // The first message's ack failed: the drain stops there, and the other nine stay
+    // unsent (a later drainer sends them once).
+    assert_eq!(peer.accepted().len(), 1, "{:?}", peer.commands());
 }

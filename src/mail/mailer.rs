@@ -44,6 +44,13 @@ pub enum Error {
         /// The recipients refused and why.
         rejected: Vec<Rejection>,
     },
+    /// Every recipient was refused, so nothing was sent; each refusal says whether that
+    /// recipient may be tried again.
+    #[error("nothing was sent: all {} recipient(s) were refused: {}", rejected.len(), describe_rejections(rejected))]
+    Refused {
+        /// Every recipient, and why it was refused.
+        rejected: Vec<Rejection>,
+    },
     /// A queue (disk spool, Redis) could not store or hand out a message.
     #[error(transparent)]
     Queue(#[from] QueueError),
@@ -58,7 +65,9 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Error::Smtp(e) => e.class() != ErrorClass::Permanent,
-            Error::Rejected { rejected } => rejected.iter().all(|r| r.error.is_transient()),
+            Error::Rejected { rejected } | Error::Refused { rejected } => {
+                rejected.iter().all(|r| r.error.is_transient())
+            }
             Error::Queue(e) => e.is_transient(),
             Error::Io(_) => true,
             _ => false,
@@ -168,6 +177,83 @@ pub trait Transport: Send + Sync {
     ///
     /// An `Err` means nothing could be attempted at all.
     async fn send_rendered(&self, messages: &[RenderedEmail]) -> Result<SendReport, Error>;
+
+    /// Sends every message and hands each one's outcome to `sink` as soon as it is
+    /// known, so that a drainer can ack a message right after the server's 250 instead
+    /// of after the whole batch.
+    ///
+    /// A transport that overrides this waits, before it sends a message's content on a
+    /// connection, until the outcome it reported last for a message sent on that
+    /// connection is [recorded](Recorded::wait): at most one accepted message per
+    /// connection is then waiting for its ack. When a `Recorded` says that the receiver
+    /// went away, it sends no more.
+    ///
+    /// An `Err` means nothing more could be attempted; the messages without an outcome
+    /// were not sent. The default sends through
+    /// [`send_rendered`](Transport::send_rendered) and reports every outcome at the end.
+    async fn send_each(&self, messages: &[RenderedEmail], sink: OutcomeSink) -> Result<(), Error> {
+        let report = self.send_rendered(messages).await?;
+        for (index, outcome) in report.outcomes.into_iter().enumerate() {
+            drop(sink.report(index, outcome));
+        }
+        Ok(())
+    }
+}
+
+/// Where a [`Transport::send_each`] hands each message's outcome as soon as it is known.
+/// Clones report to the same receiver.
+#[derive(Debug, Clone)]
+pub struct OutcomeSink {
+    tx: tokio::sync::mpsc::UnboundedSender<Reported>,
+}
+
+/// One outcome on its way from a transport to whoever records it.
+#[derive(Debug)]
+pub(crate) struct Reported {
+    /// The message's index in the slice given to the transport.
+    pub(crate) index: usize,
+    /// What happened to it.
+    pub(crate) outcome: Outcome,
+    /// Sent when the outcome is recorded; dropped unsent when the receiver gave up.
+    pub(crate) recorded: tokio::sync::oneshot::Sender<()>,
+}
+
+impl OutcomeSink {
+    /// A sink and the receiving end of it.
+    pub(crate) fn channel() -> (Self, tokio::sync::mpsc::UnboundedReceiver<Reported>) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        (OutcomeSink { tx }, rx)
+    }
+
+    /// Hands over the outcome of the message at `index`; the [`Recorded`] completes once
+    /// the receiver has recorded it.
+    pub fn report(&self, index: usize, outcome: Outcome) -> Recorded {
+        let (recorded, rx) = tokio::sync::oneshot::channel();
+        // A receiver that went away is seen by the `Recorded`.
+        let _ = self.tx.send(Reported {
+            index,
+            outcome,
+            recorded,
+        });
+        Recorded(rx)
+    }
+
+    /// True when the receiver went away: nothing more will be recorded.
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+}
+
+/// Completes when an outcome handed to an [`OutcomeSink`] is recorded.
+#[derive(Debug)]
+pub struct Recorded(tokio::sync::oneshot::Receiver<()>);
+
+impl Recorded {
+    /// Waits until the outcome is recorded (a drainer: the message is acked, deferred or
+    /// dead-lettered): true, or false when the receiver went away without recording it.
+    pub async fn wait(self) -> bool {
+        self.0.await.is_ok()
+    }
 }
 
 /// Builds a plain-text message and sends it through `mailer`, like Django's `send_mail`.

@@ -36,9 +36,11 @@ mod smtp;
 mod url;
 
 pub use console::ConsoleMailer;
-pub use drain::{DrainError, DrainOptions, DrainReport, Drainer};
+pub use drain::{DrainError, DrainOptions, DrainReport, Drainer, RefusedRecipient};
 pub use email::{Attachment, Email, EmailBuilder, EmailError, RenderedEmail};
-pub use mailer::{Error, Mailer, Outcome, Rejection, SendReport, Transport, send_mail};
+pub use mailer::{
+    Error, Mailer, Outcome, OutcomeSink, Recorded, Rejection, SendReport, Transport, send_mail,
+};
 pub use memory::MemoryMailer;
 pub use queue::{
     ClaimBatch, Claimed, Queue, QueueError, QueueStatus, QueuedMessage, RetryPolicy,

@@ -21,6 +21,8 @@ pub mod aiosmtpd;
 pub mod assets;
 #[cfg(feature = "cli")]
 pub mod cli;
+#[cfg(all(feature = "mail", feature = "cli"))]
+pub mod drain_cases;
 pub mod scripted_smtp;
 
 /// Message `i` of a numbered test batch: to `user<i>@example.com`, subject `message <i>`.

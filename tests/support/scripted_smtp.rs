@@ -1,6 +1,7 @@
 //! An in-process SMTP peer that follows a script, for fault injection only: replies a
 //! real server would rarely give on demand, a dropped connection mid-DATA, silence.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -31,6 +32,9 @@ pub struct Script {
     /// After this many messages on one connection, the next `MAIL` gets a 421 and the
     /// connection closes, as rate-limiting servers do.
     pub messages_per_connection: Option<usize>,
+    /// After this many messages accepted in all (over every connection), the end of the
+    /// content of any later message gets no reply at all: the client waits for it.
+    pub hold_after: Option<(usize, Arc<AtomicUsize>)>,
 }
 
 impl Default for Script {
@@ -42,6 +46,7 @@ impl Default for Script {
             in_data: None,
             after_data: Act::Reply("250 2.0.0 queued"),
             messages_per_connection: None,
+            hold_after: None,
         }
     }
 }
@@ -62,6 +67,11 @@ impl Script {
         self
     }
 
+    pub fn hold_after(mut self, accepted: usize) -> Self {
+        self.hold_after = Some((accepted, Arc::new(AtomicUsize::new(0))));
+        self
+    }
+
     pub fn on(mut self, prefix: &'static str, act: Act) -> Self {
         self.rules.push((prefix, act));
         self
@@ -76,6 +86,11 @@ pub struct Peer {
 
 /// Logged when a client connects.
 pub const CONNECTED: &str = "<connected>";
+
+/// Logged, with the Message-ID, for a message accepted after its content.
+pub const ACCEPTED: &str = "<accepted> ";
+/// Logged, with the Message-ID, for a message whose final reply is held back.
+pub const HELD: &str = "<held> ";
 
 /// Marks a `MAIL FROM` whose `RCPT TO` had already arrived with it, in the same read.
 pub const PIPELINED: &str = "<pipelined>";
@@ -101,6 +116,34 @@ impl Peer {
 
     pub fn commands(&self) -> Vec<String> {
         self.log.lock().unwrap().clone()
+    }
+
+    /// The Message-IDs of the messages whose content the peer logged with `marker`.
+    fn marked(&self, marker: &str) -> Vec<String> {
+        self.commands()
+            .iter()
+            .filter_map(|c| c.strip_prefix(marker))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The Message-IDs of the messages the peer accepted (a 2xx after the content), in
+    /// order, once each time.
+    pub fn accepted(&self) -> Vec<String> {
+        self.marked(ACCEPTED)
+    }
+
+    /// The Message-IDs of the messages whose final reply the peer holds back.
+    pub fn held(&self) -> Vec<String> {
+        self.marked(HELD)
+    }
+
+    /// The `RCPT TO` lines the peer received.
+    pub fn rcpts(&self) -> Vec<String> {
+        self.commands()
+            .into_iter()
+            .filter(|c| c.to_ascii_uppercase().starts_with("RCPT"))
+            .collect()
     }
 }
 
@@ -209,10 +252,36 @@ async fn serve(socket: tokio::net::TcpStream, script: Script, log: Arc<Mutex<Vec
             log.lock()
                 .unwrap()
                 .push(format!("<content {} bytes>", content.len()));
+            let id = message_id(&content);
+            if let Some((limit, accepted)) = &script.hold_after
+                && accepted.load(Ordering::SeqCst) >= *limit
+            {
+                log.lock().unwrap().push(format!("{HELD}{id}"));
+                std::future::pending::<()>().await;
+            }
             if !act(&mut writer, &script.after_data).await {
                 return;
+            }
+            if matches!(script.after_data, Act::Reply(r) if r.starts_with('2')) {
+                if let Some((_, accepted)) = &script.hold_after {
+                    accepted.fetch_add(1, Ordering::SeqCst);
+                }
+                log.lock().unwrap().push(format!("{ACCEPTED}{id}"));
             }
             delivered += 1;
         }
     }
+}
+
+/// The value of the content's `Message-ID` header, or "" when it has none.
+fn message_id(content: &[u8]) -> String {
+    String::from_utf8_lossy(content)
+        .lines()
+        .take_while(|l| !l.is_empty())
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("message-id")
+                .then(|| value.trim().to_owned())
+        })
+        .unwrap_or_default()
 }

@@ -3,14 +3,15 @@
 //! each one. This is the body of the `spool-drain` program; see [`Drainer`] for an example.
 
 use std::pin::pin;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use super::queue::{ClaimBatch, Claimed, Queue, QueueError, QueuedMessage, RetryPolicy, unix_ms};
-use super::{Error, Outcome, Transport, queue_from_url};
+use super::queue::{ClaimBatch, Claimed, Queue, QueueError, QueuedMessage, RetryPolicy};
+use super::{Error, Transport, queue_from_url};
 
 mod report;
+mod settle;
 
-pub use report::DrainReport;
+pub use report::{DrainReport, RefusedRecipient};
 
 /// Why a drain stopped before it was done.
 #[derive(Debug, thiserror::Error)]
@@ -321,139 +322,6 @@ impl<'a> Drainer<'a> {
             }
         }
         first_error.map_or(Ok(()), Err)
-    }
-
-    /// Sends one batch and settles every claim. True when the run must stop (the server
-    /// cannot be used, or the transport misreported).
-    async fn send_batch(
-        &self,
-        claims: Vec<Claimed>,
-        report: &mut DrainReport,
-    ) -> Result<bool, DrainError> {
-        let rendered: Vec<_> = claims.iter().map(|c| c.message.to_rendered()).collect();
-        let outcomes = match self.transport.send_rendered(&rendered).await {
-            Ok(r) => r.outcomes,
-            Err(error) => {
-                // Nothing was attempted: give every claim back without spending an attempt.
-                tracing::warn!(%error, "mail server unusable; the batch goes back unsent");
-                self.release_all(claims, report).await?;
-                report.unreachable = Some(error.to_string());
-                return Ok(true);
-            }
-        };
-        failpoint("after-send").await;
-        let mut stop = false;
-        let unreported = if outcomes.len() == claims.len() {
-            None
-        } else {
-            let why = format!(
-                "the transport reported {} outcome(s) for {} message(s)",
-                outcomes.len(),
-                claims.len()
-            );
-            tracing::error!(%why, "a bug in the transport: the messages without an outcome are given back");
-            Some(why)
-        };
-        let now = unix_ms(SystemTime::now());
-        let mut sent = Vec::with_capacity(claims.len());
-        let mut outcomes = outcomes.into_iter();
-        let mut left = Vec::new();
-        for claim in claims {
-            let Some(outcome) = outcomes.next() else {
-                left.push(claim);
-                continue;
-            };
-            match outcome {
-                Outcome::Sent { rejected, .. } if rejected.is_empty() => {
-                    sent.push(claim);
-                    report.sent += 1;
-                }
-                Outcome::Sent { rejected, .. } => {
-                    report.sent += 1;
-                    let (later, never): (Vec<_>, Vec<_>) =
-                        rejected.into_iter().partition(|r| r.error.is_transient());
-                    for r in &never {
-                        tracing::warn!(id = %claim.message.id, recipient = %r.recipient, error = %r.error, "recipient refused");
-                    }
-                    report.rejected_recipients += never.len() as u64;
-                    if later.is_empty() {
-                        self.queue.ack(claim).await?;
-                    } else {
-                        // Try again later for the recipients that were refused for now.
-                        let mut message = claim.message.clone();
-                        message.recipients = later.iter().map(|r| r.recipient.clone()).collect();
-                        let error = Error::Rejected { rejected: later };
-                        self.retry_later(claim, message, &error, now, report)
-                            .await?;
-                    }
-                }
-                Outcome::Failed(Error::Smtp(e)) if e.is_setup() => {
-                    // Reconnecting failed mid-batch: no attempt is spent.
-                    self.queue.release(claim).await?;
-                    report.released += 1;
-                    report.unreachable.get_or_insert_with(|| e.to_string());
-                    stop = true;
-                }
-                Outcome::Failed(error) if error.is_transient() => {
-                    let message = claim.message.clone();
-                    self.retry_later(claim, message, &error, now, report)
-                        .await?;
-                }
-                Outcome::Failed(error) => {
-                    let mut message = claim.message.clone();
-                    message.attempts += 1;
-                    message.last_error = Some(error.to_string());
-                    tracing::warn!(id = %message.id, %error, "failed permanently");
-                    self.queue.fail(claim, message, &error.to_string()).await?;
-                    report.failed += 1;
-                }
-                _ => {
-                    sent.push(claim);
-                    report.sent += 1;
-                }
-            }
-        }
-        self.queue.ack_all(sent).await?;
-        if let Some(why) = unreported.filter(|_| !left.is_empty()) {
-            // Not attempted as far as we know: no attempt spent; a transport that
-            // miscounts is not used further.
-            self.release_all(left, report).await?;
-            report.unreachable.get_or_insert(why);
-            stop = true;
-        }
-        Ok(stop)
-    }
-
-    /// Defers `message` with backoff, or dead-letters it when its attempts or age are
-    /// used up.
-    async fn retry_later(
-        &self,
-        claim: Claimed,
-        mut message: QueuedMessage,
-        error: &Error,
-        now: u64,
-        report: &mut DrainReport,
-    ) -> Result<(), DrainError> {
-        let policy = &self.options.policy;
-        message.attempts += 1;
-        message.last_error = Some(error.to_string());
-        if policy.exhausted(message.attempts, message.created_unix_ms, now) {
-            let why = format!(
-                "gave up after {} attempts over {} s; last error: {error}",
-                message.attempts,
-                now.saturating_sub(message.created_unix_ms) / 1000
-            );
-            tracing::warn!(id = %message.id, %why, "failed");
-            self.queue.fail(claim, message, &why).await?;
-            report.failed += 1;
-        } else {
-            message.next_attempt_unix_ms =
-                now + policy.backoff(message.attempts).as_millis() as u64;
-            tracing::info!(id = %message.id, attempts = message.attempts, %error, "deferred");
-            self.queue.defer(claim, message).await?;
-            report.deferred += 1;
-        }
-        Ok(())
     }
 }
 

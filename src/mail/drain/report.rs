@@ -16,8 +16,12 @@ pub struct DrainReport {
     pub quarantined: u64,
     /// Claims given back unchanged (the server was unreachable, or shutdown).
     pub released: u64,
-    /// Recipients refused permanently while the message went to the others.
+    /// Recipients refused for good (a 5xx reply to `RCPT TO`), whether the message went
+    /// to the others, waits to be tried again for them, or was dead-lettered.
     pub rejected_recipients: u64,
+    /// Each recipient counted in [`rejected_recipients`](Self::rejected_recipients): the
+    /// message, the recipient and the server's reply.
+    pub refused: Vec<RefusedRecipient>,
     /// Messages still in the queue when the run ended: queued, deferred (due or not) or
     /// in flight under another drainer. Counted at the end of a run that is not
     /// [`watch`](Self::watch); dead letters are not counted.
@@ -32,6 +36,17 @@ pub struct DrainReport {
     pub watch: bool,
     /// How long the drain took, in milliseconds.
     pub elapsed_ms: u64,
+}
+
+/// A recipient the server refused for good during a drain.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RefusedRecipient {
+    /// The queue id of the message.
+    pub id: String,
+    /// The envelope recipient.
+    pub recipient: String,
+    /// The server's reply.
+    pub error: String,
 }
 
 /// Exit status: nothing is left undone.

@@ -34,7 +34,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use async_trait::async_trait;
 use lettre::transport::smtp::commands::Rset;
 
-use super::{Email, Error, Mailer, Outcome, RenderedEmail, SendReport, Transport};
+use super::{
+    Email, Error, Mailer, Outcome, OutcomeSink, Recorded, RenderedEmail, SendReport, Transport,
+};
 use pool::{Connection, Pool};
 
 /// Sends mail over SMTP through a pool of reused connections.
@@ -80,29 +82,53 @@ impl SmtpMailer {
 
     /// Sends `messages` (each with its index in the report) over up to `max_connections`
     /// connections, one spawned task each so that they run on every worker thread, and
-    /// fills in `outcomes`. A message's body is `Bytes`: handing it to a task shares it.
-    async fn send_all(
+    /// hands each outcome to `sink` as it comes. A message's body is `Bytes`: handing it
+    /// to a task shares it.
+    async fn send_each_indexed(
         &self,
         messages: Vec<(usize, RenderedEmail)>,
-        mut outcomes: Vec<Option<Outcome>>,
-    ) -> Result<SendReport, Error> {
+        sink: OutcomeSink,
+    ) -> Result<(), Error> {
         let workers = self.inner.config.max_connections.min(messages.len());
         let messages = Arc::new(messages);
         let next = Arc::new(AtomicUsize::new(0));
         let mut tasks = tokio::task::JoinSet::new();
         for _ in 0..workers {
-            tasks.spawn(Arc::clone(&self.inner).worker(Arc::clone(&messages), Arc::clone(&next)));
+            tasks.spawn(Arc::clone(&self.inner).worker(
+                Arc::clone(&messages),
+                Arc::clone(&next),
+                sink.clone(),
+            ));
         }
+        drop(sink);
         while let Some(joined) = tasks.join_next().await {
-            let results = joined.map_err(|e| {
+            joined.map_err(|e| {
                 Error::Io(std::io::Error::other(format!(
                     "an SMTP worker task failed: {e}"
                 )))
             })?;
-            for (index, outcome) in results {
-                outcomes[index] = Some(outcome);
-            }
         }
+        Ok(())
+    }
+
+    /// Sends `messages` and fills in `outcomes` (the slots still `None`), as
+    /// [`Mailer::send_messages`] reports them.
+    async fn send_all(
+        &self,
+        messages: Vec<(usize, RenderedEmail)>,
+        mut outcomes: Vec<Option<Outcome>>,
+    ) -> Result<SendReport, Error> {
+        let (sink, mut reported) = OutcomeSink::channel();
+        let collect = async {
+            while let Some(r) = reported.recv().await {
+                let _ = r.recorded.send(());
+                if let Some(slot) = outcomes.get_mut(r.index) {
+                    *slot = Some(r.outcome);
+                }
+            }
+        };
+        let (sent, ()) = tokio::join!(self.send_each_indexed(messages, sink), collect);
+        sent?;
         let mut outcomes: Vec<Outcome> = outcomes
             .into_iter()
             .map(|o| {
@@ -150,21 +176,35 @@ impl Transport for SmtpMailer {
         let outcomes = messages.iter().map(|_| None).collect();
         self.send_all(to_send, outcomes).await
     }
+
+    /// Each outcome goes to `sink` as soon as the server has answered, and a connection
+    /// sends the next message's content only once its last accepted message is recorded.
+    async fn send_each(&self, messages: &[RenderedEmail], sink: OutcomeSink) -> Result<(), Error> {
+        let to_send: Vec<(usize, RenderedEmail)> = messages.iter().cloned().enumerate().collect();
+        self.send_each_indexed(to_send, sink).await
+    }
 }
 
 impl Pool {
-    /// Takes messages from `next` until none are left, on one connection.
+    /// Takes messages from `next` until none are left, on one connection, and reports
+    /// each outcome to `sink`. The content of a message waits until the message this
+    /// connection delivered before it is recorded.
     async fn worker(
         self: Arc<Self>,
         messages: Arc<Vec<(usize, RenderedEmail)>>,
         next: Arc<AtomicUsize>,
-    ) -> Vec<(usize, Outcome)> {
-        let mut out = Vec::new();
+        sink: OutcomeSink,
+    ) {
         let Ok(_permit) = self.permits.acquire().await else {
-            return out;
+            return;
         };
         let mut conn: Option<Connection> = None;
+        // The record of the last message this connection delivered, until it is done.
+        let mut delivered: Option<Recorded> = None;
         'messages: loop {
+            if sink.is_closed() {
+                break;
+            }
             let i = next.fetch_add(1, Ordering::Relaxed);
             let Some((index, message)) = messages.get(i) else {
                 break;
@@ -184,17 +224,17 @@ impl Pool {
                             // would have taken fails the same way, without a connection
                             // attempt each.
                             tracing::warn!(server = %self.server, error = %e, "SMTP server unusable");
-                            out.push((index, Outcome::Failed(e.clone().into())));
+                            drop(sink.report(index, Outcome::Failed(e.clone().into())));
                             while let Some((index, _)) =
                                 messages.get(next.fetch_add(1, Ordering::Relaxed))
                             {
-                                out.push((*index, Outcome::Failed(e.clone().into())));
+                                drop(sink.report(*index, Outcome::Failed(e.clone().into())));
                             }
                             break 'messages;
                         }
                     },
                 };
-                match self.transact(&mut current, message).await {
+                match self.transact(&mut current, message, &mut delivered).await {
                     Ok(rejected) => {
                         conn = Some(current);
                         break Outcome::Sent {
@@ -209,7 +249,7 @@ impl Pool {
                     Err(error) => {
                         let reusable = match &error {
                             Error::Smtp(e) => e.keeps_connection(),
-                            Error::Rejected { .. } => true,
+                            Error::Rejected { .. } | Error::Refused { .. } => true,
                             _ => false,
                         };
                         if reusable
@@ -225,12 +265,15 @@ impl Pool {
                     }
                 }
             };
-            out.push((index, outcome));
+            let accepted = matches!(outcome, Outcome::Sent { .. });
+            let recorded = sink.report(index, outcome);
+            if accepted {
+                delivered = Some(recorded);
+            }
         }
         if let Some(c) = conn {
             self.put_back(c);
         }
-        out
     }
 }
 

@@ -10,7 +10,7 @@ use lettre::transport::smtp::extension::{Extension, MailBodyParameter, MailParam
 
 use super::error::{SmtpError, Step};
 use super::pool::{Connection, Pool};
-use crate::mail::{EmailError, Error, Rejection, RenderedEmail};
+use crate::mail::{EmailError, Error, Recorded, Rejection, RenderedEmail};
 
 /// lettre dot-stuffs the content into a scratch buffer as long as the slice it is given;
 /// slices of this size keep that buffer small when a message is large.
@@ -19,6 +19,11 @@ const CONTENT_SLICE: usize = 64 * 1024;
 impl Pool {
     /// One mail transaction. `Ok` carries the recipients that were refused.
     ///
+    /// `before_content`, when set, is the record of the last message this connection
+    /// delivered: the content (and so the server's 250 for this message) waits for it,
+    /// so that at most one accepted message per connection is not yet acked. When that
+    /// record was abandoned (the drain stopped), nothing is sent.
+    ///
     /// When the server offers PIPELINING (RFC 2920), `MAIL FROM`, every `RCPT TO` and
     /// `DATA` go out in one write and their replies are read together: two round trips
     /// per message instead of four.
@@ -26,6 +31,7 @@ impl Pool {
         &self,
         conn: &mut Connection,
         message: &RenderedEmail,
+        before_content: &mut Option<Recorded>,
     ) -> Result<Vec<Rejection>, Error> {
         let pipelining = conn.pipelining;
         let smtp = &mut conn.smtp;
@@ -108,6 +114,15 @@ impl Pool {
             }
             self.step(Step::Data, smtp.command(Data)).await?;
         }
+        if let Some(previous) = before_content.take()
+            && !previous.wait().await
+        {
+            // The server waits for content that will not come: the worker drops this
+            // connection (an I/O error does not keep it), which closes it.
+            return Err(Error::Io(std::io::Error::other(
+                "the drain stopped before this message's content was sent",
+            )));
+        }
         // lettre dot-stuffs as it writes and carries the stuffing state from one slice to
         // the next, so a line that starts with '.' across a slice boundary is still escaped.
         self.step(
@@ -124,7 +139,7 @@ impl Pool {
 fn all_refused(rejected: Vec<Rejection>) -> Error {
     match <[Rejection; 1]>::try_from(rejected) {
         Ok([only]) => only.error.into(),
-        Err(all) => Error::Rejected { rejected: all },
+        Err(all) => Error::Refused { rejected: all },
     }
 }
 

@@ -203,6 +203,10 @@ impl Spool {
     }
 }
 
+/// How many acks [`Queue::ack_all`] does inline, one `unlink` each, before it hands them
+/// to the blocking pool instead.
+const INLINE_ACKS: usize = 8;
+
 /// Runs blocking file work off the async threads.
 async fn blocking<T: Send + 'static>(
     inner: &Arc<Inner>,
@@ -236,11 +240,26 @@ impl Queue for Spool {
         blocking(&self.inner, move |s| s.claim(max)).await
     }
 
+    /// One `unlink`: cheaper inline than a trip to the blocking pool, and a drainer acks
+    /// each message right after its 250, while the next one waits for it.
     async fn ack(&self, claim: Claimed) -> Result<(), QueueError> {
-        blocking(&self.inner, move |s| s.ack(&claim)).await
+        self.inner.ack(&claim)
     }
 
+    /// A few claims (what came in together while a drainer acked the last ones) are
+    /// removed inline, as [`ack`](Queue::ack) does. More go to the blocking pool: one at a
+    /// time while removals are quick, overlapped on a few threads once one waits for the
+    /// disk (see `ack_many`). Every claim is tried; the first error is returned.
     async fn ack_all(&self, claims: Vec<Claimed>) -> Result<(), QueueError> {
+        if claims.len() <= INLINE_ACKS {
+            let mut first_error = None;
+            for claim in &claims {
+                if let Err(e) = self.inner.ack(claim) {
+                    first_error.get_or_insert(e);
+                }
+            }
+            return first_error.map_or(Ok(()), Err);
+        }
         blocking(&self.inner, move |s| s.ack_many(&claims, SLOW_REMOVAL)).await
     }
 
