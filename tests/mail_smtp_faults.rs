@@ -140,6 +140,112 @@ async fn both_recipients_refused_fails_the_message_listing_each() {
     }
 }
 
+/// A pipelining peer that answers DATA with 354 whatever came before, so that a failed
+/// transaction still opens a data phase.
+fn data_354_anyway(script: Script) -> Script {
+    script.on("DATA", Act::Reply("354 end with <CRLF>.<CRLF>"))
+}
+
+/// Sends `first`, which must fail, then a message that must go through, on one mailer;
+/// each send is guarded so that a hang fails the test. The first error, and the peer.
+async fn fails_then_sends(script: Script, first: Email) -> (Error, Peer) {
+    let peer = Peer::start(script).await;
+    let m = mailer(peer.port);
+    let err = tokio::time::timeout(Duration::from_secs(20), m.send(&first))
+        .await
+        .expect("the send hung in the data phase")
+        .unwrap_err();
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        m.send(&email(&["here@example.com"])),
+    )
+    .await
+    .expect("the second send hung")
+    .unwrap();
+    assert_eq!(peer.accepted().len(), 1, "{:?}", peer.commands());
+    (err, peer)
+}
+
+/// How many connections the peer saw.
+fn connections(peer: &Peer) -> usize {
+    peer.commands().iter().filter(|c| *c == CONNECTED).count()
+}
+
+/// A pipelining server that refuses every recipient yet answers DATA with 354 waits for
+/// content. The client ends the data phase with a lone "." (RFC 2920 §3.1), the server
+/// refuses the empty transaction, and the connection carries the next message.
+#[tokio::test]
+async fn all_refused_but_data_354_ends_the_data_phase_and_keeps_the_connection() {
+    let script = data_354_anyway(
+        Script::default().on("RCPT TO:<gone", Act::Reply("550 5.1.1 user unknown")),
+    );
+    let (err, peer) =
+        fails_then_sends(script, email(&["gone1@example.com", "gone2@example.com"])).await;
+    let Error::Refused { rejected } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(rejected.len(), 2, "{err}");
+    assert!(err.is_permanent(), "{err}");
+    assert!(err.to_string().contains("user unknown"), "{err}");
+    let commands = peer.commands();
+    assert!(commands.iter().any(|c| c == PIPELINED), "{commands:?}");
+    // The first data phase held the lone dot and nothing else.
+    assert_eq!(
+        commands
+            .iter()
+            .find(|c| c.starts_with("<content"))
+            .map(String::as_str),
+        Some("<content 0 bytes>"),
+        "{commands:?}"
+    );
+    assert_eq!(connections(&peer), 1, "{commands:?}");
+}
+
+/// As above, but the server never answers the lone ".": the message still gets its
+/// refusal within the step timeout, and the connection, out of step, is not reused.
+#[tokio::test]
+async fn all_refused_and_no_reply_to_the_empty_data_phase() {
+    let script = Script {
+        empty_data: Act::Silent,
+        ..Script::default()
+    };
+    let script = data_354_anyway(script.on("RCPT TO:<gone", Act::Reply("550 5.1.1 user unknown")));
+    let (err, peer) = fails_then_sends(script, email(&["gone@example.com"])).await;
+    assert!(
+        matches!(&err, Error::Smtp(e) if e.code() == Some(550) && e.step() == Some(Step::RcptTo)),
+        "{err:?}"
+    );
+    assert_eq!(connections(&peer), 2, "{:?}", peer.commands());
+}
+
+/// A pipelining server that refuses MAIL FROM but takes the RCPTs and DATA: the client
+/// ends the data phase with a lone "." rather than leave the server reading the next
+/// command as content, so the failure is MAIL's and the connection stays usable.
+#[tokio::test]
+async fn mail_refused_but_data_354_ends_the_data_phase() {
+    let script = data_354_anyway(
+        Script::default().on("MAIL FROM:<banned@", Act::Reply("550 5.7.1 sender refused")),
+    );
+    let banned = Email::builder()
+        .from("banned@example.com")
+        .to("a@example.com")
+        .subject("s")
+        .text("body")
+        .build()
+        .unwrap();
+    let (err, peer) = fails_then_sends(script, banned).await;
+    assert!(
+        matches!(&err, Error::Smtp(e) if e.code() == Some(550) && e.step() == Some(Step::MailFrom)),
+        "{err:?}"
+    );
+    let commands = peer.commands();
+    assert!(
+        commands.iter().any(|c| c == "<content 0 bytes>"),
+        "{commands:?}"
+    );
+    assert_eq!(connections(&peer), 1, "{commands:?}");
+}
+
 #[tokio::test]
 async fn reply_552_after_data_is_permanent() {
     let script = Script {

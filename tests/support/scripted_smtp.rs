@@ -22,6 +22,7 @@ pub enum Act {
 
 /// The script: the greeting, then replies by command prefix (first match wins; `250 OK`
 /// by default), `after_data` for the end of the content, `in_data` for once it starts.
+/// `empty_data` answers the end of a data phase that has no accepted recipient.
 #[derive(Clone, Debug)]
 pub struct Script {
     pub greeting: Act,
@@ -29,6 +30,9 @@ pub struct Script {
     pub rules: Vec<(&'static str, Act)>,
     pub in_data: Option<Act>,
     pub after_data: Act,
+    /// The verdict on a data phase opened (by a `DATA` rule) with no accepted recipient:
+    /// a 554 by default, as RFC 2920 §3.1 asks of the server.
+    pub empty_data: Act,
     /// After this many messages on one connection, the next `MAIL` gets a 421 and the
     /// connection closes, as rate-limiting servers do.
     pub messages_per_connection: Option<usize>,
@@ -45,6 +49,7 @@ impl Default for Script {
             rules: Vec::new(),
             in_data: None,
             after_data: Act::Reply("250 2.0.0 queued"),
+            empty_data: Act::Reply("554 5.5.1 no valid recipients"),
             messages_per_connection: None,
             hold_after: None,
         }
@@ -181,6 +186,8 @@ async fn serve(socket: tokio::net::TcpStream, script: Script, log: Arc<Mutex<Vec
     }
     let mut line = String::new();
     let mut accepted = 0;
+    // Whether the last MAIL was accepted: a RCPT counts only inside a transaction.
+    let mut mail_ok = false;
     let mut delivered = 0;
     loop {
         line.clear();
@@ -212,6 +219,7 @@ async fn serve(socket: tokio::net::TcpStream, script: Script, log: Arc<Mutex<Vec
         };
         if upper.starts_with("MAIL") {
             accepted = 0;
+            mail_ok = matches!(reply, Act::Reply(r) if r.starts_with('2'));
             if script
                 .messages_per_connection
                 .is_some_and(|limit| delivered >= limit)
@@ -221,7 +229,10 @@ async fn serve(socket: tokio::net::TcpStream, script: Script, log: Arc<Mutex<Vec
                 return;
             }
         }
-        if upper.starts_with("RCPT") && matches!(reply, Act::Reply(r) if r.starts_with('2')) {
+        if upper.starts_with("RCPT")
+            && mail_ok
+            && matches!(reply, Act::Reply(r) if r.starts_with('2'))
+        {
             accepted += 1;
         }
         if !act(&mut writer, &reply).await {
@@ -252,6 +263,12 @@ async fn serve(socket: tokio::net::TcpStream, script: Script, log: Arc<Mutex<Vec
             log.lock()
                 .unwrap()
                 .push(format!("<content {} bytes>", content.len()));
+            if accepted == 0 {
+                if !act(&mut writer, &script.empty_data).await {
+                    return;
+                }
+                continue;
+            }
             let id = message_id(&content);
             if let Some((limit, accepted)) = &script.hold_after
                 && accepted.load(Ordering::SeqCst) >= *limit

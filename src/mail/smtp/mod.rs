@@ -253,6 +253,7 @@ impl Pool {
                             _ => false,
                         };
                         if reusable
+                            && current.usable()
                             && self
                                 .step(Step::Rset, current.smtp.command(Rset))
                                 .await

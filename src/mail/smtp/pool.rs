@@ -35,7 +35,17 @@ pub(super) struct Connection {
     pub(super) smtp: AsyncSmtpConnection,
     /// Whether the server offered PIPELINING (RFC 2920).
     pub(super) pipelining: bool,
+    /// Set when the server may still owe a reply, so that the next one read would be
+    /// taken for the answer to another command: the connection is closed, not reused.
+    pub(super) out_of_step: bool,
     idle_since: Instant,
+}
+
+impl Connection {
+    /// Whether the connection can carry another command.
+    pub(super) fn usable(&self) -> bool {
+        !self.out_of_step && !self.smtp.has_broken()
+    }
 }
 
 /// Setting `TCP_NODELAY` on a new socket failed.
@@ -180,6 +190,7 @@ impl Pool {
         Ok(Connection {
             smtp,
             pipelining,
+            out_of_step: false,
             idle_since: Instant::now(),
         })
     }
@@ -189,7 +200,7 @@ impl Pool {
         loop {
             let candidate = self.lock_idle().pop();
             let Some(mut conn) = candidate else { break };
-            if conn.idle_since.elapsed() > self.config.idle_timeout || conn.smtp.has_broken() {
+            if conn.idle_since.elapsed() > self.config.idle_timeout || !conn.usable() {
                 continue;
             }
             if self.step(Step::Rset, conn.smtp.command(Rset)).await.is_ok() {
@@ -201,7 +212,7 @@ impl Pool {
 
     /// Keeps `conn` for reuse, unless it broke or enough are idle already.
     pub(super) fn put_back(&self, mut conn: Connection) {
-        if conn.smtp.has_broken() {
+        if !conn.usable() {
             return;
         }
         conn.idle_since = Instant::now();

@@ -86,16 +86,17 @@ impl Pool {
                 }
             }
             let data_reply = self.step(Step::Data, smtp.read_response()).await;
-            if rejected.len() == message.recipients.len() {
-                if data_reply.is_ok() {
-                    // The server took DATA with no recipient and now waits for content:
-                    // this connection cannot be brought back in step, so close it.
-                    smtp.abort().await;
-                }
-                mail_reply?;
-                return Err(all_refused(rejected));
+            let all_rejected = rejected.len() == message.recipients.len();
+            if data_reply.is_ok() && (all_rejected || mail_reply.is_err()) {
+                // The server took DATA although the transaction failed, and now reads
+                // everything as content (a QUIT or RSET too): end the data phase with
+                // nothing in it, as RFC 2920 §3.1 asks, and the server refuses it.
+                self.end_empty_data(conn).await;
             }
             mail_reply?;
+            if all_rejected {
+                return Err(all_refused(rejected));
+            }
             data_reply?;
         } else {
             self.step(Step::MailFrom, smtp.command(mail)).await?;
@@ -127,10 +128,27 @@ impl Pool {
         // the next, so a line that starts with '.' across a slice boundary is still escaped.
         self.step(
             Step::Content,
-            smtp.message_iter(content.chunks(CONTENT_SLICE)),
+            conn.smtp.message_iter(content.chunks(CONTENT_SLICE)),
         )
         .await?;
         Ok(rejected)
+    }
+
+    /// Sends the lone "." that ends a data phase with no content, and reads the server's
+    /// verdict (a refusal, since the transaction has no recipient) under the step
+    /// timeout. Any reply brings the connection back in step; when none comes, the
+    /// connection is marked to be closed rather than reused.
+    async fn end_empty_data(&self, conn: &mut Connection) {
+        match self.step(Step::Content, conn.smtp.command(".\r\n")).await {
+            Ok(_) => {}
+            Err(error) if error.keeps_connection() => {
+                tracing::debug!(server = %self.server, %error, "empty data phase refused");
+            }
+            Err(error) => {
+                tracing::debug!(server = %self.server, %error, "no reply to an empty data phase; closing the connection");
+                conn.out_of_step = true;
+            }
+        }
     }
 }
 
