@@ -5,6 +5,7 @@ use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io;
 use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::super::{ClaimBatch, Claimed, QueueError, QueuedMessage, random_u64, unix_ms};
@@ -108,6 +109,25 @@ impl Inner {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Err(claim.not_claimed()),
             Err(e) => Err(QueueError::io("remove", path, e)),
         }
+    }
+
+    /// [`ack`](Self::ack), noting whether the removal waited for the disk, so that the
+    /// next acks go where such waits do not hold up a drainer's sending (see
+    /// [`removals_are_slow`](Self::removals_are_slow)).
+    pub(super) fn ack_timed(&self, claim: &Claimed) -> Result<(), QueueError> {
+        let started = Instant::now();
+        let acked = self.ack(claim);
+        self.slow_removals
+            .store(started.elapsed() >= SLOW_REMOVAL, Ordering::Relaxed);
+        acked
+    }
+
+    /// Whether the last timed removal took [`SLOW_REMOVAL`] or longer: records that
+    /// reached the disk, on a filesystem that discards freed blocks online. A drainer
+    /// then acks on the blocking pool, where several removals wait at once, rather than
+    /// inline, where each wait would stall the connections' tasks.
+    pub(super) fn removals_are_slow(&self) -> bool {
+        self.slow_removals.load(Ordering::Relaxed)
     }
 
     /// Acks `claims`, trying every one; returns the first error. One at a time while

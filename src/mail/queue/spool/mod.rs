@@ -241,20 +241,24 @@ impl Queue for Spool {
     }
 
     /// One `unlink`: cheaper inline than a trip to the blocking pool, and a drainer acks
-    /// each message right after its 250, while the next one waits for it.
+    /// each message right after its 250, while the next one waits for it. Once a removal
+    /// waited for the disk, acks go to the blocking pool, where their waits overlap.
     async fn ack(&self, claim: Claimed) -> Result<(), QueueError> {
-        self.inner.ack(&claim)
+        if self.inner.removals_are_slow() {
+            return blocking(&self.inner, move |s| s.ack_timed(&claim)).await;
+        }
+        self.inner.ack_timed(&claim)
     }
 
     /// A few claims (what came in together while a drainer acked the last ones) are
-    /// removed inline, as [`ack`](Queue::ack) does. More go to the blocking pool: one at a
+    /// removed inline, as [`ack`](Queue::ack) does while removals are quick. More go to the blocking pool: one at a
     /// time while removals are quick, overlapped on a few threads once one waits for the
     /// disk (see `ack_many`). Every claim is tried; the first error is returned.
     async fn ack_all(&self, claims: Vec<Claimed>) -> Result<(), QueueError> {
-        if claims.len() <= INLINE_ACKS {
+        if claims.len() <= INLINE_ACKS && !self.inner.removals_are_slow() {
             let mut first_error = None;
             for claim in &claims {
-                if let Err(e) = self.inner.ack(claim) {
+                if let Err(e) = self.inner.ack_timed(claim) {
                     first_error.get_or_insert(e);
                 }
             }

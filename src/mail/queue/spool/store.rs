@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use rustix::fs::{Access, OFlags, access};
@@ -87,6 +87,8 @@ pub(super) struct Inner {
     new_sync: GroupSync,
     /// Directory fsyncs run, for tests.
     dir_fsyncs: AtomicU64,
+    /// Whether the last timed removal waited for the disk (see `Inner::removals_are_slow`).
+    pub(super) slow_removals: AtomicBool,
 }
 
 struct DrainerDir {
@@ -140,6 +142,7 @@ impl Inner {
             new_mail: NewMail::default(),
             new_sync: GroupSync::default(),
             dir_fsyncs: AtomicU64::new(0),
+            slow_removals: AtomicBool::new(false),
         })
     }
 
