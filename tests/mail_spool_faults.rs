@@ -5,18 +5,20 @@
 mod support;
 
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use squall::mail::{
-    ClaimBatch, Claimed, DrainError, DrainOptions, Drainer, Error, Mailer, Outcome, Queue,
-    QueueError, QueueStatus, QueuedMessage, RecordError, RenderedEmail, SendReport, SingleRunGuard,
-    Spool, Transport,
+    ClaimBatch, Claimed, DrainError, DrainOptions, Drainer, Error, Mailer, Outcome, OutcomeSink,
+    Queue, QueueError, QueueStatus, QueuedMessage, RecordError, RenderedEmail, SendReport,
+    SingleRunGuard, Spool, Transport,
 };
 use squall::mail::{SmtpConfig, SmtpMailer};
 use support::numbered_email as email;
 use support::scripted_smtp::{Peer, Script};
+use tokio::sync::Notify;
 
 /// Accepts the first `keep` messages of each batch and reports nothing for the rest.
 struct ShortReports {
@@ -68,6 +70,29 @@ impl Transport for Accepts {
             })
             .collect();
         Ok(SendReport { outcomes })
+    }
+}
+
+/// Two connections' worth of accepted messages: the second 250 comes in once the first
+/// message's ack has begun, and neither connection waits for the other's ack.
+struct TwoConnections(Arc<AckWatch>);
+
+#[async_trait]
+impl Transport for TwoConnections {
+    async fn send_rendered(&self, messages: &[RenderedEmail]) -> Result<SendReport, Error> {
+        Accepts.send_rendered(messages).await
+    }
+    async fn send_each(&self, messages: &[RenderedEmail], sink: OutcomeSink) -> Result<(), Error> {
+        let report = Accepts.send_rendered(messages).await?;
+        let mut outcomes = report.outcomes.into_iter();
+        let (Some(first), Some(second)) = (outcomes.next(), outcomes.next()) else {
+            panic!("two messages expected");
+        };
+        let first = sink.report(0, first);
+        self.0.first_begun.notified().await;
+        let second = sink.report(1, second);
+        assert!(first.wait().await && second.wait().await);
+        Ok(())
     }
 }
 
@@ -139,8 +164,36 @@ async fn a_message_too_large_to_store_is_dead_lettered_not_retried() {
     assert_eq!(counts(&spool.status().await.unwrap()), (0, 0, 0, 1));
 }
 
-/// A spool whose acks fail, as when the disk goes away mid-run.
-struct AcksFail(Spool);
+/// A spool whose acks misbehave.
+struct FaultyAcks {
+    spool: Spool,
+    fault: AckFault,
+}
+
+enum AckFault {
+    /// Every ack fails, as when the disk goes away mid-run.
+    Fails,
+    /// The first ack is slow: it waits for a second ack to begin, for a bounded number
+    /// of turns of the runtime, and notes whether one did.
+    FirstWaits(Arc<AckWatch>),
+}
+
+/// What [`AckFault::FirstWaits`] saw.
+#[derive(Default)]
+struct AckWatch {
+    begun: AtomicUsize,
+    first_begun: Notify,
+    overlapped: AtomicBool,
+}
+
+impl FaultyAcks {
+    fn failing(spool: Spool) -> Self {
+        FaultyAcks {
+            spool,
+            fault: AckFault::Fails,
+        }
+    }
+}
 
 fn ack_error() -> QueueError {
     QueueError::Io {
@@ -151,21 +204,37 @@ fn ack_error() -> QueueError {
 }
 
 #[async_trait]
-impl Queue for AcksFail {
+impl Queue for FaultyAcks {
     async fn enqueue(&self, message: &QueuedMessage) -> Result<(), QueueError> {
-        self.0.enqueue(message).await
+        self.spool.enqueue(message).await
     }
     async fn claim(&self, max: usize) -> Result<ClaimBatch, QueueError> {
-        self.0.claim(max).await
+        self.spool.claim(max).await
     }
-    async fn ack(&self, _claim: Claimed) -> Result<(), QueueError> {
-        Err(ack_error())
+    async fn ack(&self, claim: Claimed) -> Result<(), QueueError> {
+        self.ack_all(vec![claim]).await
     }
-    async fn ack_all(&self, _claims: Vec<Claimed>) -> Result<(), QueueError> {
-        Err(ack_error())
+    async fn ack_all(&self, claims: Vec<Claimed>) -> Result<(), QueueError> {
+        let watch = match &self.fault {
+            AckFault::Fails => return Err(ack_error()),
+            AckFault::FirstWaits(watch) => watch,
+        };
+        if watch.begun.fetch_add(1, Ordering::SeqCst) == 0 {
+            watch.first_begun.notify_one();
+            // Turns of the runtime, not time: enough for the drainer to take in another
+            // outcome and begin its ack, when it does not wait for this one.
+            for _ in 0..1000 {
+                if watch.begun.load(Ordering::SeqCst) > 1 {
+                    watch.overlapped.store(true, Ordering::SeqCst);
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+        }
+        self.spool.ack_all(claims).await
     }
     async fn defer(&self, claim: Claimed, message: QueuedMessage) -> Result<(), QueueError> {
-        self.0.defer(claim, message).await
+        self.spool.defer(claim, message).await
     }
     async fn fail(
         &self,
@@ -173,28 +242,28 @@ impl Queue for AcksFail {
         message: QueuedMessage,
         error: &str,
     ) -> Result<(), QueueError> {
-        self.0.fail(claim, message, error).await
+        self.spool.fail(claim, message, error).await
     }
     async fn retry_deferred(&self, id: Option<&str>) -> Result<u64, QueueError> {
-        self.0.retry_deferred(id).await
+        self.spool.retry_deferred(id).await
     }
     async fn release(&self, claim: Claimed) -> Result<(), QueueError> {
-        self.0.release(claim).await
+        self.spool.release(claim).await
     }
     async fn peek(&self, max: usize) -> Result<Vec<QueuedMessage>, QueueError> {
-        self.0.peek(max).await
+        self.spool.peek(max).await
     }
     async fn status(&self) -> Result<QueueStatus, QueueError> {
-        self.0.status().await
+        self.spool.status().await
     }
     async fn retry_failed(&self) -> Result<u64, QueueError> {
-        self.0.retry_failed().await
+        self.spool.retry_failed().await
     }
     async fn try_lock_single(&self) -> Result<Option<SingleRunGuard>, QueueError> {
-        self.0.try_lock_single().await
+        self.spool.try_lock_single().await
     }
     async fn wait_for_mail(&self, timeout: Duration) {
-        self.0.wait_for_mail(timeout).await
+        self.spool.wait_for_mail(timeout).await
     }
 }
 
@@ -203,7 +272,7 @@ async fn when_settling_fails_the_claims_taken_ahead_are_given_back() {
     let dir = tempfile::tempdir().unwrap();
     // Concurrency 1 makes batches of 32: 40 messages are a batch and 8 claimed ahead.
     let spool = filled(dir.path(), 40).await;
-    let queue = AcksFail(spool.clone());
+    let queue = FaultyAcks::failing(spool.clone());
     let error = Drainer::new(&queue, &Accepts, DrainOptions::default().concurrency(1))
         .run(std::future::pending())
         .await
@@ -224,7 +293,7 @@ async fn when_settling_fails_the_claims_taken_ahead_are_given_back() {
 async fn when_an_ack_fails_no_more_content_is_sent() {
     let dir = tempfile::tempdir().unwrap();
     let spool = filled(dir.path(), 10).await;
-    let queue = AcksFail(spool.clone());
+    let queue = FaultyAcks::failing(spool.clone());
     let peer = Peer::start(Script::default()).await;
     let smtp = SmtpMailer::new(SmtpConfig::new("127.0.0.1", peer.port).max_connections(1)).unwrap();
     let drain = Drainer::new(&queue, &smtp, DrainOptions::default().concurrency(1))
@@ -237,4 +306,26 @@ async fn when_an_ack_fails_no_more_content_is_sent() {
     // The first message's ack failed: the drain stops there, and the other nine stay
     // unsent (a later drainer sends them once).
     assert_eq!(peer.accepted().len(), 1, "{:?}", peer.commands());
+}
+
+#[tokio::test]
+async fn one_connection_s_ack_does_not_wait_for_another_s() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = filled(dir.path(), 2).await;
+    let watch = Arc::new(AckWatch::default());
+    let queue = FaultyAcks {
+        spool: spool.clone(),
+        fault: AckFault::FirstWaits(watch.clone()),
+    };
+    let transport = TwoConnections(watch.clone());
+    let report = Drainer::new(&queue, &transport, DrainOptions::default())
+        .run(std::future::pending())
+        .await
+        .unwrap();
+    assert_eq!(report.sent, 2);
+    assert_eq!(counts(&spool.status().await.unwrap()), (0, 0, 0, 0));
+    assert!(
+        watch.overlapped.load(Ordering::SeqCst),
+        "the second message's ack began only after the first one's was done"
+    );
 }

@@ -4,6 +4,10 @@
 
 use std::time::SystemTime;
 
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use tokio::sync::oneshot;
+
 use super::report::RefusedRecipient;
 use super::{DrainError, DrainReport, Drainer, failpoint};
 use crate::mail::mailer::Reported;
@@ -28,14 +32,30 @@ impl Drainer<'_> {
             // Owned here, so that when settling fails the receiver goes at once: the
             // transport sees that nothing more will be recorded and sends no more.
             let mut outcomes = outcomes;
-            while let Some(first) = outcomes.recv().await {
-                // What came in while the last ones were settled is settled together: one
-                // ack for all the messages accepted meanwhile.
-                let mut ready = vec![first];
-                while let Ok(more) = outcomes.try_recv() {
-                    ready.push(more);
+            // The acks in flight, each for the messages accepted together: a new group is
+            // acked at once, without waiting for the round trip of the one before, so a
+            // connection's ack never queues behind another connection's.
+            let mut acks = FuturesUnordered::new();
+            let mut open = true;
+            while open || !acks.is_empty() {
+                tokio::select! {
+                    got = outcomes.recv(), if open => {
+                        let Some(first) = got else {
+                            open = false;
+                            continue;
+                        };
+                        // What came in together is settled together: one ack for all the
+                        // messages accepted meanwhile.
+                        let mut ready = vec![first];
+                        while let Ok(more) = outcomes.try_recv() {
+                            ready.push(more);
+                        }
+                        if let Some(group) = self.settle(ready, &mut slots, report, &mut stop).await? {
+                            acks.push(self.ack_group(group));
+                        }
+                    }
+                    Some(acked) = acks.next(), if !acks.is_empty() => report.sent += acked?,
                 }
-                self.settle(ready, &mut slots, report, &mut stop).await?;
             }
             Ok::<(), DrainError>(())
         };
@@ -65,15 +85,16 @@ impl Drainer<'_> {
         Ok(true)
     }
 
-    /// Settles the outcomes that came in together: the accepted messages in one ack, the
-    /// others one by one; then tells the transport they are recorded.
+    /// Settles the outcomes that came in together, and tells the transport they are
+    /// recorded: all but the accepted messages one by one here; those are returned, to be
+    /// acked together by [`ack_group`](Self::ack_group).
     async fn settle(
         &self,
         ready: Vec<Reported>,
         slots: &mut [Option<Claimed>],
         report: &mut DrainReport,
         stop: &mut bool,
-    ) -> Result<(), DrainError> {
+    ) -> Result<Option<Accepted>, DrainError> {
         if ready
             .iter()
             .any(|r| matches!(r.outcome, Outcome::Sent { .. }))
@@ -81,7 +102,7 @@ impl Drainer<'_> {
             failpoint("after-send").await;
         }
         let now = unix_ms(SystemTime::now());
-        let mut accepted = Vec::new();
+        let mut accepted = Accepted::default();
         let mut recorded = Vec::with_capacity(ready.len());
         for Reported {
             index,
@@ -89,16 +110,19 @@ impl Drainer<'_> {
             recorded: done,
         } in ready
         {
-            recorded.push(done);
             let Some(claim) = slots.get_mut(index).and_then(Option::take) else {
                 tracing::error!(
                     index,
                     "a bug in the transport: an outcome for no message, or a second one"
                 );
+                recorded.push(done);
                 continue;
             };
             match outcome {
-                Outcome::Sent { rejected, .. } if rejected.is_empty() => accepted.push(claim),
+                Outcome::Sent { rejected, .. } if rejected.is_empty() => {
+                    accepted.add(claim, done);
+                    continue;
+                }
                 Outcome::Sent { rejected, .. } => {
                     report.sent += 1;
                     self.refused(claim, rejected, true, now, report).await?;
@@ -121,18 +145,24 @@ impl Drainer<'_> {
                 Outcome::Failed(error) => {
                     self.fail_now(claim, error.to_string(), report).await?;
                 }
-                _ => accepted.push(claim),
+                _ => {
+                    accepted.add(claim, done);
+                    continue;
+                }
             }
+            recorded.push(done);
         }
-        if !accepted.is_empty() {
-            report.sent += accepted.len() as u64;
-            self.queue.ack_all(accepted).await?;
-        }
-        for done in recorded {
-            // A transport that no longer waits is no concern of the drain's.
-            let _ = done.send(());
-        }
-        Ok(())
+        signal(recorded);
+        Ok((!accepted.claims.is_empty()).then_some(accepted))
+    }
+
+    /// Acks messages accepted together in one step, then tells the transport they are
+    /// recorded; returns how many.
+    async fn ack_group(&self, accepted: Accepted) -> Result<u64, DrainError> {
+        let sent = accepted.claims.len() as u64;
+        self.queue.ack_all(accepted.claims).await?;
+        signal(accepted.recorded);
+        Ok(sent)
     }
 
     /// Settles a message some or all of whose recipients were refused (`accepted`: the
@@ -226,5 +256,28 @@ impl Drainer<'_> {
             report.deferred += 1;
         }
         Ok(())
+    }
+}
+
+/// Messages the server accepted, to be acked together, and the transport's notes to send
+/// once they are.
+#[derive(Default)]
+struct Accepted {
+    claims: Vec<Claimed>,
+    recorded: Vec<oneshot::Sender<()>>,
+}
+
+impl Accepted {
+    fn add(&mut self, claim: Claimed, recorded: oneshot::Sender<()>) {
+        self.claims.push(claim);
+        self.recorded.push(recorded);
+    }
+}
+
+/// Tells the transport that its outcomes are recorded.
+fn signal(recorded: Vec<oneshot::Sender<()>>) {
+    for done in recorded {
+        // A transport that no longer waits is no concern of the drain's.
+        let _ = done.send(());
     }
 }
