@@ -21,7 +21,7 @@ use squall::mail::{
 use support::aiosmtpd::{Aiosmtpd, Mode, Options};
 use support::cli::{kill9, run, spool_drain, stop_at};
 use support::numbered_email as email;
-use support::{defer_one_and_hold_one, wait_until};
+use support::wait_until;
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Runtime::new().unwrap()
@@ -326,36 +326,16 @@ fn status_and_retry_failed_on_redis() {
     assert_eq!(status(&url), (2, 0, 0, 0));
 }
 
-/// The claims of a batch, its quarantined records counted into `q`.
 #[test]
 fn exit_3_when_mail_is_left_that_is_not_due_or_is_held_by_another_drainer() {
     let redis = RedisServer::start();
     let url = redis.url("app", "");
     fill(&url, 2);
-    let rt = runtime();
-    let other = RedisQueue::from_url(&url).unwrap();
-    // One deferred an hour ahead; one in flight under this (live) drainer.
-    let held = defer_one_and_hold_one(&rt, &other);
-
-    let out = run(spool_drain().args(["--queue", &url, "--via", "console://", "--json"]));
-    assert_eq!(out.status.code(), Some(3));
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(
-        (report["sent"].as_u64(), report["left"].as_u64()),
-        (Some(0), Some(2))
-    );
-
-    rt.block_on(other.release(held)).unwrap();
-    let out = run(spool_drain().args(["--queue", &url, "--via", "console://"]));
-    assert_eq!(out.status.code(), Some(3), "the deferred one is not due");
-    let summary = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        summary.contains("sent 1 ") && summary.contains("left in the queue 1"),
-        "{summary}"
-    );
-    assert_eq!(status(&url), (0, 0, 1, 0));
+    let queue = RedisQueue::from_url(&url).unwrap();
+    support::cli::exit_3_when_mail_is_left(&url, &queue);
 }
 
+/// The claims of a batch, its quarantined records counted into `q`.
 fn counted(batch: ClaimBatch, q: &mut u64) -> Vec<Claimed> {
     *q += batch.quarantined;
     batch.claims

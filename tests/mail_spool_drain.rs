@@ -18,7 +18,7 @@ use support::cli::stop_at;
 use support::cli::{kill9, read_until, run, sigterm, spool_drain, wait_exit};
 use support::numbered_email as email;
 use support::scripted_smtp::{Act, Peer, Script};
-use support::{defer_one_and_hold_one, wait_until};
+use support::wait_until;
 
 fn queue_url(dir: &Path) -> String {
     format!("spool://{}", dir.display())
@@ -788,43 +788,8 @@ fn a_spool_the_drainer_cannot_write_exits_2_naming_it() {
 fn exit_3_when_mail_is_left_that_is_not_due_or_is_held_by_another_drainer() {
     let dir = tempfile::tempdir().unwrap();
     fill(dir.path(), 2);
-    let url = queue_url(dir.path());
-    let rt = runtime();
-    let other = Spool::open(dir.path()).unwrap();
-    // One deferred an hour ahead; one in flight under this (live) drainer.
-    let held = defer_one_and_hold_one(&rt, &other);
-
-    let drain = |json: bool| {
-        let mut cmd = spool_drain();
-        cmd.args(["--queue", &url, "--via", "console://"]);
-        if json {
-            cmd.arg("--json");
-        }
-        run(&mut cmd)
-    };
-    let out = drain(true);
-    assert_eq!(out.status.code(), Some(3));
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(
-        (report["sent"].as_u64(), report["left"].as_u64()),
-        (Some(0), Some(2))
-    );
-
-    rt.block_on(other.release(held)).unwrap();
-    let out = drain(false);
-    assert_eq!(out.status.code(), Some(3), "the deferred one is not due");
-    let summary = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        summary.contains("sent 1 ") && summary.contains("left in the queue 1"),
-        "{summary}"
-    );
-
-    let out = run(spool_drain().args(["status", "--queue", &url, "--json"]));
-    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(
-        (status["queued"].as_u64(), status["deferred"].as_u64()),
-        (Some(0), Some(1))
-    );
+    let queue = Spool::open(dir.path()).unwrap();
+    support::cli::exit_3_when_mail_is_left(&queue_url(dir.path()), &queue);
 }
 
 #[test]

@@ -172,3 +172,49 @@ pub fn retry_deferred_forces_out_mail_dated_in_the_future(
     let received: std::collections::BTreeSet<String> = smtp.message_ids().into_iter().collect();
     assert_eq!(&received, sent_ids);
 }
+
+/// Exit 3 means mail is left that this run could not send: the queue at `url` holds two
+/// messages, one deferred an hour ahead and one claimed by a live drainer (`queue`, this
+/// process). A drain sends neither and exits 3, its `--json` report saying 2 are left;
+/// once the claim is given back, the next drain sends it and still exits 3 for the
+/// deferred one, which `status` counts.
+#[cfg(feature = "mail")]
+pub fn exit_3_when_mail_is_left(url: &str, queue: &dyn squall::mail::Queue) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // One deferred an hour ahead; one in flight under this (live) drainer.
+    let held = super::defer_one_and_hold_one(&rt, queue);
+
+    let drain = |json: bool| {
+        let mut cmd = spool_drain();
+        cmd.args(["--queue", url, "--via", "console://"]);
+        if json {
+            cmd.arg("--json");
+        }
+        run(&mut cmd)
+    };
+    let out = drain(true);
+    assert_eq!(out.status.code(), Some(3));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (report["sent"].as_u64(), report["left"].as_u64()),
+        (Some(0), Some(2))
+    );
+
+    rt.block_on(queue.release(held)).unwrap();
+    let out = drain(false);
+    assert_eq!(out.status.code(), Some(3), "the deferred one is not due");
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        summary.contains("sent 1 ") && summary.contains("left in the queue 1"),
+        "{summary}"
+    );
+
+    let out = run(spool_drain().args(["status", "--queue", url, "--json"]));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (status["queued"].as_u64(), status["deferred"].as_u64()),
+        (Some(0), Some(1))
+    );
+    let s = rt.block_on(queue.status()).unwrap();
+    assert_eq!((s.queued, s.in_flight, s.deferred, s.failed), (0, 0, 1, 0));
+}
