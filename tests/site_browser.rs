@@ -4,7 +4,12 @@
 //! applied, the combined JS ran, the image and the font behind the rewritten `url()`s
 //! loaded, and the SRI attributes were accepted. A screenshot is saved to
 //! `target/site-screenshot.png`.
-#![cfg(all(feature = "mail", feature = "minijinja", feature = "cli"))]
+#![cfg(all(
+    feature = "mail",
+    feature = "mail-preview",
+    feature = "minijinja",
+    feature = "cli"
+))]
 
 #[path = "../examples/site/app.rs"]
 #[allow(dead_code)]
@@ -235,6 +240,177 @@ async fn the_site_works_in_a_real_browser() {
     let png = browser.screenshot().await.unwrap();
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 10_000);
     let shot = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/site-screenshot.png");
+    std::fs::write(&shot, &png).unwrap();
+    eprintln!("screenshot: {}", shot.display());
+    browser.close().await.unwrap();
+}
+
+/// A headless Chromium session on chromedriver at `port`, its profile in `profile`.
+async fn chromium(port: u16, profile: &std::path::Path) -> fantoccini::Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": "/usr/bin/chromium",
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--window-size=1000,800",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+        }),
+    );
+    fantoccini::ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("a Chromium session")
+}
+
+/// The text of the HTML part, read inside the preview's sandboxed iframe.
+async fn iframe_text(browser: &fantoccini::Client) -> String {
+    let frame = browser
+        .find(fantoccini::Locator::Css("iframe#html-part[sandbox]"))
+        .await
+        .unwrap();
+    frame.enter_frame().await.unwrap();
+    let text = browser
+        .wait()
+        .for_element(fantoccini::Locator::Css("body"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    browser.enter_parent_frame().await.unwrap();
+    text
+}
+
+/// The example site in debug mode: the contact form is sent from the browser, and the
+/// mail preview at `/__mail/` lists the message and shows it; a mail with an HTML part is
+/// shown in the sandboxed iframe. A screenshot of the contact mail's page is saved to
+/// `target/mail-preview-screenshot.png`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mail_preview_shows_the_contact_mail_in_a_real_browser() {
+    use squall::mail::{Email, Mailer, Queue, Spool};
+
+    let dir = tempfile::tempdir().unwrap();
+    let spool_dir = dir.path().join("spool");
+    let router = app::router(app::SiteConfig {
+        root: PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+        mail_url: format!("spool://{}", spool_dir.display()),
+        assets_mode: Mode::Debug,
+        output_dir: dir.path().join("combined"),
+        cdn_prefix: None,
+    })
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let site = format!("http://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let (_driver, port) = start_chromedriver();
+    let profile = tempfile::tempdir().unwrap();
+    let browser = chromium(port, profile.path()).await;
+
+    // The contact form, filled in and sent by the browser.
+    browser.goto(&site).await.unwrap();
+    let said = "Hello from Chromium, via the contact form";
+    browser
+        .find(fantoccini::Locator::Css("input[name=email]"))
+        .await
+        .unwrap()
+        .send_keys("reader@example.com")
+        .await
+        .unwrap();
+    browser
+        .find(fantoccini::Locator::Css("textarea[name=message]"))
+        .await
+        .unwrap()
+        .send_keys(said)
+        .await
+        .unwrap();
+    browser
+        .find(fantoccini::Locator::Css("form[action='/contact/'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait()
+        .for_element(fantoccini::Locator::Css("p.notice"))
+        .await
+        .unwrap();
+
+    // A mail with an HTML part, queued beside it: its HTML tab shows it in the iframe.
+    let spool = Spool::open(&spool_dir).unwrap();
+    let welcome = Email::builder()
+        .from("site@example.com")
+        .to("ada@example.com")
+        .subject("Welcome")
+        .text("Welcome, Ada")
+        .html("<h1>Welcome, Ada</h1><p>Your account is ready.</p>")
+        .build()
+        .unwrap();
+    spool.send(&welcome).await.unwrap();
+    browser.goto(&format!("{site}__mail/")).await.unwrap();
+    browser
+        .find(fantoccini::Locator::LinkText("Welcome"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let shown = iframe_text(&browser).await;
+    assert!(
+        shown.contains("Welcome, Ada") && shown.contains("Your account is ready."),
+        "{shown:?}"
+    );
+
+    // The contact mail: its message is on the page's first tab (the HTML tab in the
+    // iframe once the mail has an HTML part, the text tab otherwise).
+    browser.goto(&format!("{site}__mail/")).await.unwrap();
+    browser
+        .find(fantoccini::Locator::LinkText("Contact form"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let url = browser.current_url().await.unwrap();
+    let queued = spool.peek(10).await.unwrap();
+    let contact = queued
+        .iter()
+        .find(|m| m.recipients == ["owner@example.com"])
+        .expect("the contact mail is queued");
+    assert_eq!(url.path(), format!("/__mail/spool/{}", contact.id));
+    let has_html = String::from_utf8_lossy(&contact.bytes).contains("text/html");
+    let shown = if has_html {
+        iframe_text(&browser).await
+    } else {
+        browser
+            .find(fantoccini::Locator::Css("pre#text-part"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    assert!(
+        shown.contains(said),
+        "has HTML: {has_html}; shown: {shown:?}"
+    );
+    let subject = browser
+        .find(fantoccini::Locator::Id("subject"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(subject, "Contact form");
+
+    let png = browser.screenshot().await.unwrap();
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"));
+    let shot = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/mail-preview-screenshot.png");
     std::fs::write(&shot, &png).unwrap();
     eprintln!("screenshot: {}", shot.display());
     browser.close().await.unwrap();

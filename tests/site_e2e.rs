@@ -4,6 +4,7 @@
 //! hashed JS bundle whose bytes hash to their names and are cached forever.
 #![cfg(all(
     feature = "mail",
+    feature = "mail-preview",
     feature = "minijinja",
     feature = "testing",
     feature = "cli"
@@ -89,6 +90,30 @@ async fn login_contact_spool_and_drain() {
     let queued = spool.peek(10).await.unwrap();
     assert_eq!(queued.len(), 1);
     assert_eq!(queued[0].recipients, ["owner@example.com"]);
+
+    // In debug mode the message shows in the mail preview, at /__mail/spool/<queue id>.
+    let message_url = format!("/__mail/spool/{}", queued[0].id);
+    client
+        .get("/__mail/")
+        .await
+        .assert_status(200)
+        .assert_contains(&format!("<a href=\"{message_url}\">Contact form</a>"))
+        .assert_contains(">queued</span>");
+    client
+        .get(&format!("{message_url}/text"))
+        .await
+        .assert_status(200)
+        .assert_contains("Hello from the end-to-end test");
+    client
+        .get(&format!("{message_url}/headers"))
+        .await
+        .assert_contains("reader@example.com");
+    client.delete(&message_url).await.assert_status(405);
+    assert_eq!(
+        spool.peek(10).await.unwrap(),
+        queued,
+        "the preview left it as it was"
+    );
 
     // A bad reply-to address is a clear error on the page, not a panic.
     client
@@ -258,6 +283,8 @@ async fn production_links_one_hashed_css_and_js_cached_forever() {
     let client = TestClient::new(router);
     let page = client.get("/").await;
     page.assert_status(200);
+    // The mail preview is for debug mode only.
+    client.get("/__mail/").await.assert_status(404);
     let html = page.text();
     for url in [
         only_url(&html, "/static/combined/", ".css"),

@@ -5,6 +5,7 @@
 //!   whose message goes through `squall::mail::from_url(mail_url)` (a disk spool by
 //!   default): the handler returns as soon as the message is queued.
 //! - `GET/POST /login/` and `POST /logout/` keep a session in an HttpOnly cookie.
+//! - In debug mode, `GET /__mail/` previews the mail in the spool (read-only).
 //! - Every unsafe request must carry the `_xsrf` cookie's value back, as the `_xsrf` form
 //!   field or the `X-XSRFToken` header (Tornado's rule), or it gets a 403.
 //! - Templates use `static(...)`: one tag per file in debug mode, one hashed, minified
@@ -107,8 +108,21 @@ pub fn router(config: SiteConfig) -> Result<Router, Box<dyn std::error::Error>> 
             squall::assets::serve_immutable(&site.config.output_dir),
         );
     }
+    if site.config.assets_mode == Mode::Debug {
+        router = router.nest_service("/__mail", mail_preview(&site.config.mail_url));
+    }
     let sources = squall::assets::serve_no_cache(site.config.root.join("static"));
     Ok(router.nest_service("/static", sources).with_state(site))
+}
+
+/// The mail preview at `/__mail/` (debug mode only): the site's spool, read-only. A
+/// message's page is `/__mail/spool/<queue id>`.
+fn mail_preview(mail_url: &str) -> squall::mail::MailPreview {
+    let preview = squall::mail::MailPreview::new().mounted_at("/__mail");
+    match squall::mail::SpoolConfig::from_url(mail_url) {
+        Ok(spool) => preview.source("spool", squall::mail::SpoolSource::new(spool.dir())),
+        Err(_) => preview,
+    }
 }
 
 /// The request's cookies, by name.

@@ -29,6 +29,8 @@ mod email;
 mod fold;
 mod mailer;
 mod memory;
+#[cfg(feature = "mail-preview")]
+mod preview;
 mod queue;
 mod random;
 mod record;
@@ -42,6 +44,11 @@ pub use mailer::{
     Error, Mailer, Outcome, OutcomeSink, Recorded, Rejection, SendReport, Transport, send_mail,
 };
 pub use memory::MemoryMailer;
+#[cfg(feature = "mail-preview")]
+pub use preview::{
+    IntoPreview, MailPreview, MailSource, MailState, PreviewError, Previews, SpoolSource,
+    StoredMail,
+};
 pub use queue::{
     ClaimBatch, Claimed, Queue, QueueError, QueueStatus, QueuedMessage, RetryPolicy,
     SingleRunGuard, Spool, SpoolConfig,

@@ -16,6 +16,8 @@
 //! ```
 
 mod admin;
+#[cfg(feature = "mail-preview")]
+mod browse;
 mod claims;
 mod config;
 mod conn;
