@@ -365,6 +365,10 @@ async fn the_mail_preview_shows_the_contact_mail_in_a_real_browser() {
         shown.contains("Welcome, Ada") && shown.contains("Your account is ready."),
         "{shown:?}"
     );
+    let png = browser.screenshot().await.unwrap();
+    let shot =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/mail-preview-html-screenshot.png");
+    std::fs::write(&shot, &png).unwrap();
 
     // The contact mail: its message is on the page's first tab (the HTML tab in the
     // iframe once the mail has an HTML part, the text tab otherwise).
