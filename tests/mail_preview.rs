@@ -378,6 +378,12 @@ async fn a_spool_is_listed_in_every_place_and_left_as_it_was() {
         ),
         (1, 1, 1, 1)
     );
+
+    // A spool that is not there yet lists nothing, and is not made.
+    let missing = dir.path().join("not-yet");
+    let client = TestClient::new(MailPreview::new().source("spool", SpoolSource::new(&missing)));
+    client.get("/").await.assert_contains("No messages.");
+    assert!(!missing.exists());
 }
 
 fn squall_now_ms() -> u64 {
@@ -559,4 +565,29 @@ async fn a_redis_queue_is_listed_read_only() {
         pending_before,
         "browsing claimed nothing"
     );
+}
+
+#[tokio::test]
+async fn a_large_message_shows_its_first_mib_and_downloads_whole() {
+    let outbox = MemoryMailer::new();
+    let big = Email::builder()
+        .from("site@example.com")
+        .to("a@example.com")
+        .subject("Big")
+        .text("see the attachment")
+        .attach("big.bin", "application/octet-stream", vec![7u8; 1_500_000])
+        .build()
+        .unwrap();
+    outbox.send(&big).await.unwrap();
+    let client = TestClient::new(MailPreview::new().source("outbox", outbox));
+    let eml = client.get("/outbox/1/source.eml").await;
+    assert!(eml.bytes().len() > 2_000_000, "base64 of 1.5 MB");
+    client.get("/outbox/1/raw").await.assert_contains(&format!(
+        "The first 1048576 bytes are shown; the download holds all {}.",
+        eml.bytes().len()
+    ));
+    let file = client.get("/outbox/1/attachments/1").await;
+    file.assert_header("content-type", "application/octet-stream");
+    assert_eq!(file.bytes().len(), 1_500_000);
+    assert!(file.bytes().iter().all(|b| *b == 7));
 }

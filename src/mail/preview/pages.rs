@@ -259,16 +259,28 @@ pub(super) fn message(
     page(base, &escape(subject), &body)
 }
 
-/// The raw tab: a download link and the source itself.
+/// The most of a message's source the raw tab shows; the download has it all.
+const RAW_SHOWN: usize = 1 << 20;
+
+/// The raw tab: a download link and the source itself (its first MiB).
 fn raw(body: &mut String, url: &str, mail: &StoredMail) {
+    let shown = &mail.bytes[..mail.bytes.len().min(RAW_SHOWN)];
     let _ = write!(
         body,
         "<p><a href=\"{}/source.eml\" download>Download source.eml</a> ({} bytes)</p>\
          <pre id=\"raw-source\">{}</pre>",
         escape(url),
         mail.bytes.len(),
-        escape(&String::from_utf8_lossy(&mail.bytes))
+        escape(&String::from_utf8_lossy(shown))
     );
+    if shown.len() < mail.bytes.len() {
+        let _ = write!(
+            body,
+            "<p class=\"empty\">The first {} bytes are shown; the download holds all {}.</p>",
+            shown.len(),
+            mail.bytes.len()
+        );
+    }
 }
 
 /// A page that says what went wrong (not found, a source that failed).
