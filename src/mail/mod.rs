@@ -52,5 +52,7 @@ pub use queue::{
 #[cfg(feature = "redis")]
 pub use queue::{RedisConfig, RedisQueue};
 pub use record::RecordError;
+#[cfg(feature = "dkim")]
+pub use smtp::{Dkim, DkimError};
 pub use smtp::{ErrorClass, SmtpConfig, SmtpError, SmtpMailer, Step, Tls};
 pub use url::{from_url, queue_from_url, transport_from_url};
