@@ -246,3 +246,48 @@ fn spool_drain_refuses_a_bad_failover_with_usage_status() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("at least two transports"), "{stderr}");
 }
+
+#[test]
+fn spool_drain_with_every_server_down_gives_the_mail_back_for_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let queued = fill(dir.path(), 5);
+    let queue = format!("spool://{}", dir.path().display());
+    let down = format!("failover({} {})", smtp(dead_port()), smtp(dead_port()));
+    let out = run(spool_drain().args(["--queue", &queue, "--via", &down, "--json"]));
+    assert_eq!(out.status.code(), Some(75), "unreachable: try again later");
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["sent"], 0, "{summary}");
+    assert_eq!(summary["failed"], 0, "{summary}");
+
+    // Nothing was charged or lost: the next run, with a server up, sends all of it.
+    let live = Aiosmtpd::start(Mode::Plain, Options::default());
+    let up = format!("failover({} {})", smtp(dead_port()), smtp(live.port));
+    let out = run(spool_drain().args(["--queue", &queue, "--via", &up]));
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(received_once(&live), queued);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn in_a_mixed_batch_only_the_message_refused_with_421_moves_on() {
+    let live = Aiosmtpd::start(Mode::Plain, Options::default());
+    let picky = Peer::start(Script::default().on(
+        "RCPT TO:<user3@",
+        Act::Reply("421 4.7.0 too busy for this one, closing"),
+    ))
+    .await;
+    let transports: Vec<Box<dyn Transport>> = vec![
+        Box::new(SmtpMailer::new(SmtpConfig::new("127.0.0.1", picky.port)).unwrap()),
+        Box::new(SmtpMailer::new(SmtpConfig::new("127.0.0.1", live.port)).unwrap()),
+    ];
+    let mailer = Failover::in_order(transports);
+    let batch: Vec<Email> = (0..6).map(email).collect();
+    all_sent(&mailer.send_messages(&batch).await.unwrap().outcomes);
+
+    let third = batch[3].message_id.clone();
+    let at_picky: BTreeSet<String> = picky.accepted().into_iter().collect();
+    assert_eq!(picky.accepted().len(), at_picky.len(), "accepted twice");
+    let mut others = ids(&batch);
+    others.remove(&third);
+    assert_eq!(at_picky, others);
+    assert_eq!(received_once(&live), BTreeSet::from([third]));
+}

@@ -87,6 +87,7 @@ impl fmt::Debug for Failover {
 
 impl Failover {
     /// Tries `transports` in order: the first that is not cooling down takes each message.
+    /// With no transports at all, every send fails.
     pub fn in_order(transports: Vec<Box<dyn Transport>>) -> Self {
         Self::build(transports, false)
     }
