@@ -29,7 +29,8 @@ struct Cli {
     /// The queue: spool:///var/spool/app, spool:relative/dir or redis://host:6379/0?queue=app
     #[arg(long, env = "SQUALL_QUEUE_URL", global = true)]
     queue: Option<String>,
-    /// Where to send: smtp://user:pass@host:587?tls=required, smtps://host:465, console://
+    /// Where to send: smtp://user:pass@host:587?tls=required, smtps://host:465, console://,
+    /// or several servers as one: 'failover(smtp://a smtp://b)', 'roundrobin(smtp://a smtp://b)'
     #[arg(long, env = "SQUALL_MAIL_URL")]
     via: Option<String>,
     /// Handle at most N messages, then stop.

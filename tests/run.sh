@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Runs every test of squall. Installs the test peers that are missing first:
-# aiosmtpd and tornado (into a virtualenv under target/, from PyPI), redis-server,
+# aiosmtpd, tornado and dkimpy (into a virtualenv under target/, from PyPI), redis-server,
 # chromium and chromium-driver (from Debian's packages, when run as root), and the
 # JavaScript and CSS libraries the asset tests bundle (into target/npm, from npm).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 venv=target/py
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import aiosmtpd, tornado' 2>/dev/null; then
-    echo "tests/run.sh: installing aiosmtpd and tornado into $venv" >&2
+# dkimpy (with PyNaCl for ed25519) verifies the DKIM tests' signatures; cryptography
+# makes their keys.
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import aiosmtpd, tornado, dkim, nacl, cryptography' 2>/dev/null; then
+    echo "tests/run.sh: installing aiosmtpd, tornado, dkimpy, pynacl and cryptography into $venv" >&2
     python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check aiosmtpd tornado
+    "$venv/bin/pip" install --quiet --disable-pip-version-check aiosmtpd tornado dkimpy pynacl cryptography
 fi
 export SQUALL_TEST_PYTHON="$PWD/$venv/bin/python"
 

@@ -11,6 +11,7 @@
 //! | `redis://host:6379/0?queue=app` | `RedisQueue` (feature `redis`): the queue for many web servers and drainers |
 //! | `console://` | [`ConsoleMailer`]: prints each message to stdout |
 //! | `memory://` | [`MemoryMailer`]: keeps an outbox in memory, for tests |
+//! | `failover(smtp://a smtp://b)`, `roundrobin(smtp://a smtp://b)` | [`Failover`]: several transports as one, in order or in turn |
 //!
 //! ```
 //! # async fn demo() -> Result<(), squall::mail::Error> {
@@ -26,6 +27,7 @@
 mod console;
 mod drain;
 mod email;
+mod failover;
 mod fold;
 mod mailer;
 mod memory;
@@ -40,6 +42,7 @@ mod url;
 pub use console::ConsoleMailer;
 pub use drain::{DrainError, DrainOptions, DrainReport, Drainer, RefusedRecipient};
 pub use email::{Attachment, Email, EmailBuilder, EmailError, RenderedEmail};
+pub use failover::Failover;
 pub use mailer::{
     Error, Mailer, Outcome, OutcomeSink, Recorded, Rejection, SendReport, Transport, send_mail,
 };
@@ -56,5 +59,7 @@ pub use queue::{
 #[cfg(feature = "redis")]
 pub use queue::{RedisConfig, RedisQueue};
 pub use record::RecordError;
+#[cfg(feature = "dkim")]
+pub use smtp::{Dkim, DkimError};
 pub use smtp::{ErrorClass, SmtpConfig, SmtpError, SmtpMailer, Step, Tls};
 pub use url::{from_url, queue_from_url, transport_from_url};

@@ -55,6 +55,8 @@ pub struct SmtpConfig {
     pub(super) idle_timeout: Duration,
     pub(super) root_certificates: Vec<Vec<u8>>,
     pub(super) accept_invalid_certs: bool,
+    #[cfg(feature = "dkim")]
+    pub(super) dkim: Option<super::dkim::Dkim>,
 }
 
 impl fmt::Debug for SmtpConfig {
@@ -84,12 +86,16 @@ impl SmtpConfig {
             idle_timeout: Duration::from_secs(60),
             root_certificates: Vec::new(),
             accept_invalid_certs: false,
+            #[cfg(feature = "dkim")]
+            dkim: None,
         }
     }
 
     /// Reads lettre's URL grammar: `smtp://user:pass@host:port/ehlo-name?tls=required`,
     /// `?tls=opportunistic`, `smtps://host:465`. squall adds `timeout=<seconds>`,
-    /// `pool=<max connections>` and `ca=<PEM file>` (an extra trusted root).
+    /// `pool=<max connections>` and `ca=<PEM file>` (an extra trusted root), and with the
+    /// `dkim` feature `dkim_domain=`, `dkim_selector=` and `dkim_key=<PEM file>` (see
+    /// [`Dkim`](super::Dkim); the key is read now).
     ///
     /// Default ports: 25 for plain `smtp://`, 587 with `tls=`, 465 for `smtps://`.
     pub fn from_url(url: &str) -> Result<Self, Error> {
@@ -109,8 +115,10 @@ impl SmtpConfig {
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let mut tls_param = None;
         let mut config = SmtpConfig::new(host, 0);
+        let mut dkim = DkimParams::default();
         for (key, value) in parsed.query_pairs() {
             match &*key {
+                key if dkim.take(key, &value) => {}
                 "tls" => tls_param = Some(value.into_owned()),
                 "timeout" => config.timeout = seconds(&key, &value).map_err(bad)?,
                 "pool" => config.max_connections = count(&key, &value).map_err(bad)?,
@@ -121,11 +129,12 @@ impl SmtpConfig {
                 }
                 other => {
                     return Err(bad(format!(
-                        "unknown parameter {other:?}; expected tls, timeout, pool or ca"
+                        "unknown parameter {other:?}; expected tls, timeout, pool, ca, dkim_domain, dkim_selector or dkim_key"
                     )));
                 }
             }
         }
+        dkim_from_url(&mut config, dkim).map_err(bad)?;
         let (tls, default_port) = match (parsed.scheme(), tls_param.as_deref()) {
             ("smtp", None) => (Tls::None, 25),
             ("smtp", Some("required")) => (Tls::Required, 587),
@@ -195,6 +204,12 @@ impl SmtpConfig {
         self.root_certificates.push(pem);
         self
     }
+    /// Signs every message with DKIM just before it is sent.
+    #[cfg(feature = "dkim")]
+    pub fn dkim(mut self, dkim: super::dkim::Dkim) -> Self {
+        self.dkim = Some(dkim);
+        self
+    }
     /// Accepts any certificate. Only for tests against a throwaway server.
     pub fn dangerous_accept_invalid_certs(mut self, accept: bool) -> Self {
         self.accept_invalid_certs = accept;
@@ -208,6 +223,41 @@ impl SmtpConfig {
         } else {
             format!("{}:{}", self.host, self.port)
         }
+    }
+}
+
+#[cfg(feature = "dkim")]
+use super::dkim::UrlParams as DkimParams;
+
+#[cfg(feature = "dkim")]
+fn dkim_from_url(config: &mut SmtpConfig, params: DkimParams) -> Result<(), String> {
+    config.dkim = params.finish()?;
+    Ok(())
+}
+
+/// Without the `dkim` feature, the DKIM parameters are known only to be refused.
+#[cfg(not(feature = "dkim"))]
+#[derive(Default)]
+struct DkimParams(Option<String>);
+
+#[cfg(not(feature = "dkim"))]
+impl DkimParams {
+    fn take(&mut self, key: &str, _value: &str) -> bool {
+        let dkim = key.starts_with("dkim_");
+        if dkim {
+            self.0.get_or_insert_with(|| key.to_owned());
+        }
+        dkim
+    }
+}
+
+#[cfg(not(feature = "dkim"))]
+fn dkim_from_url(_config: &mut SmtpConfig, params: DkimParams) -> Result<(), String> {
+    match params.0 {
+        Some(key) => Err(format!(
+            "{key}: DKIM signing is not built in; build squall with the `dkim` feature"
+        )),
+        None => Ok(()),
     }
 }
 
@@ -295,6 +345,19 @@ mod tests {
             assert!(!err.contains("hunter2"), "{url}: password leaked: {err}");
             assert!(err.contains("***"), "{url}: {err}");
         }
+    }
+
+    #[test]
+    #[cfg(not(feature = "dkim"))]
+    fn dkim_parameters_without_the_feature_say_to_enable_it() {
+        let err = SmtpConfig::from_url("smtp://h?dkim_domain=example.com&dkim_selector=s1")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("dkim_domain: DKIM signing is not built in"),
+            "{err}"
+        );
+        assert!(err.contains("`dkim` feature"), "{err}");
     }
 
     #[test]

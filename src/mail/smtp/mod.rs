@@ -19,14 +19,19 @@
 //! ```
 
 mod config;
+#[cfg(feature = "dkim")]
+mod dkim;
 mod error;
 mod pool;
 mod tls;
 mod transaction;
 
 pub use config::{SmtpConfig, Tls};
+#[cfg(feature = "dkim")]
+pub use dkim::{Dkim, DkimError};
 pub use error::{ErrorClass, SmtpError, Step};
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -210,6 +215,13 @@ impl Pool {
                 break;
             };
             let index = *index;
+            let message = match self.prepare(message) {
+                Ok(message) => message,
+                Err(e) => {
+                    drop(sink.report(index, Outcome::Failed(e.into())));
+                    continue;
+                }
+            };
             // A server that closes the channel before the content (421 at MAIL or RCPT,
             // as under a rate limit) has judged nothing: the message goes again at once,
             // once, on a new connection, and is not charged an attempt.
@@ -234,7 +246,7 @@ impl Pool {
                         }
                     },
                 };
-                match self.transact(&mut current, message, &mut delivered).await {
+                match self.transact(&mut current, &message, &mut delivered).await {
                     Ok(rejected) => {
                         conn = Some(current);
                         break Outcome::Sent {
@@ -275,6 +287,16 @@ impl Pool {
         if let Some(c) = conn {
             self.put_back(c);
         }
+    }
+}
+
+impl Pool {
+    /// The bytes to send for `message`: DKIM-signed when the configuration says so.
+    fn prepare<'m>(&self, message: &'m RenderedEmail) -> Result<Cow<'m, RenderedEmail>, SmtpError> {
+        #[cfg(feature = "dkim")]
+        return self.dkim_sign(message);
+        #[cfg(not(feature = "dkim"))]
+        Ok(Cow::Borrowed(message))
     }
 }
 

@@ -1,6 +1,7 @@
 //! Mailers, queues and transports by URL: the one place that reads a URL's scheme.
 
 pub(crate) mod grammar;
+pub(crate) mod multi;
 
 use grammar::bad_url;
 
@@ -8,7 +9,7 @@ use grammar::bad_url;
 use super::RedisQueue;
 use super::mailer::{Error, Mailer, Transport};
 use super::queue::Queue;
-use super::{ConsoleMailer, MemoryMailer, SmtpConfig, SmtpMailer, Spool};
+use super::{ConsoleMailer, Failover, MemoryMailer, SmtpConfig, SmtpMailer, Spool};
 
 /// The backends a URL can name, by scheme: the crate's one scheme dispatch.
 enum Scheme {
@@ -17,10 +18,15 @@ enum Scheme {
     Memory,
     Spool,
     Redis,
+    /// `failover(...)` or `roundrobin(...)`: several transports as one.
+    Multi,
     Unknown,
 }
 
 fn scheme(url: &str) -> Scheme {
+    if multi::is_multi(url) {
+        return Scheme::Multi;
+    }
     match url.split_once(':').map(|(s, _)| s).unwrap_or("") {
         "smtp" | "smtps" => Scheme::Smtp,
         "console" => Scheme::Console,
@@ -41,27 +47,59 @@ pub fn from_url(url: &str) -> Result<Box<dyn Mailer>, Error> {
         Scheme::Console => Ok(Box::new(ConsoleMailer::stdout())),
         Scheme::Memory => Ok(Box::new(MemoryMailer::new())),
         Scheme::Spool | Scheme::Redis => Ok(open_queue(url)?.into_mailer()),
+        Scheme::Multi => Ok(Box::new(open_multi(url, None)?)),
         Scheme::Unknown => Err(bad_url(
             url,
-            "unknown scheme; expected smtp://, smtps://, console://, memory://, spool:// or redis://",
+            "unknown scheme; expected smtp://, smtps://, console://, memory://, spool://, redis://, failover(...) or roundrobin(...)",
         )),
     }
 }
 
 /// Makes a [`Transport`] (where a drainer sends queued mail) from a URL: `smtp://`,
-/// `smtps://` or `console://`. `connections` caps the SMTP connections used at once.
+/// `smtps://`, `console://`, or several of them as one, `failover(smtp://a smtp://b)` or
+/// `roundrobin(smtp://a smtp://b)` (see [`Failover`]). `connections` caps the SMTP
+/// connections used at once, per server.
 pub fn transport_from_url(url: &str, connections: usize) -> Result<Box<dyn Transport>, Error> {
+    open_transport(url, Some(connections))
+}
+
+/// A transport by URL; `connections`, when given, overrides an SMTP URL's `pool=`.
+fn open_transport(url: &str, connections: Option<usize>) -> Result<Box<dyn Transport>, Error> {
     match scheme(url) {
         Scheme::Smtp => {
-            let config = SmtpConfig::from_url(url)?.max_connections(connections);
+            let mut config = SmtpConfig::from_url(url)?;
+            if let Some(n) = connections {
+                config = config.max_connections(n);
+            }
             Ok(Box::new(SmtpMailer::new(config)?))
         }
         Scheme::Console => Ok(Box::new(ConsoleMailer::stdout())),
+        Scheme::Multi => Ok(Box::new(open_multi(url, connections)?)),
         _ => Err(bad_url(
             url,
-            "queued mail can be sent only through smtp://, smtps:// or console://",
+            "queued mail can be sent only through smtp://, smtps://, console://, failover(...) or roundrobin(...)",
         )),
     }
+}
+
+/// `failover(...)` or `roundrobin(...)`, each transport in it opened by URL.
+fn open_multi(url: &str, connections: Option<usize>) -> Result<Failover, Error> {
+    let spec = multi::parse(url)?;
+    let mut transports = Vec::with_capacity(spec.members.len());
+    for (i, member) in spec.members.iter().enumerate() {
+        let transport = open_transport(member, connections)
+            .map_err(|e| multi::bad_member(url, i, member, e))?;
+        transports.push(transport);
+    }
+    let failover = match spec.kind {
+        multi::Kind::Failover => Failover::in_order(transports),
+        multi::Kind::RoundRobin => Failover::round_robin(transports),
+    };
+    let failover = match spec.cooldown {
+        Some(cooldown) => failover.cooldown(cooldown),
+        None => failover,
+    };
+    Ok(failover.named(spec.members.iter().map(|m| multi::mask(m)).collect()))
 }
 
 /// Opens the queue a URL names: `spool:///var/spool/app` or `spool:relative/dir`
