@@ -33,6 +33,7 @@ mod queue;
 mod random;
 mod record;
 mod smtp;
+mod unsubscribe;
 mod url;
 
 pub use console::ConsoleMailer;
