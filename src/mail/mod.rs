@@ -27,6 +27,7 @@ mod console;
 mod drain;
 mod email;
 mod fold;
+mod links;
 mod mailer;
 mod memory;
 mod queue;
