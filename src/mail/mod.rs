@@ -27,6 +27,7 @@ mod console;
 mod drain;
 mod email;
 mod fold;
+mod intercept;
 mod links;
 mod mailer;
 mod memory;
@@ -40,6 +41,7 @@ mod url;
 pub use console::ConsoleMailer;
 pub use drain::{DrainError, DrainOptions, DrainReport, Drainer, RefusedRecipient};
 pub use email::{Attachment, Email, EmailBuilder, EmailError, RenderedEmail};
+pub use intercept::{Disallowed, Intercept, InterceptError, Observer, SendEvent};
 pub use mailer::{
     Error, Mailer, Outcome, OutcomeSink, Recorded, Rejection, SendReport, Transport, send_mail,
 };
