@@ -4,6 +4,9 @@
 //! received and parsed them.
 #![cfg(feature = "mail")]
 
+#[cfg(feature = "redis")]
+#[path = "support/redis.rs"]
+mod redis_support;
 mod support;
 
 use std::sync::{Arc, Mutex};
@@ -305,6 +308,30 @@ async fn queued_mail_is_intercepted_when_it_is_queued() {
         "{raw}"
     );
     assert!(!raw.contains("X-Original-Cc"), "{raw}");
+}
+
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn redis_queued_mail_is_intercepted_when_it_is_queued() {
+    let server = redis_support::RedisServer::start();
+    let mailer = from_url(&server.url(
+        "icpt",
+        "redirect_to=qa@example.com&bcc_all=archive@example.com",
+    ))
+    .unwrap();
+    mailer.send(&mixed()).await.unwrap();
+    let queue = squall::mail::queue_from_url(&server.url("icpt", "")).unwrap();
+    let queued = queue.peek(10).await.unwrap();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(
+        queued[0].recipients,
+        ["qa@example.com", "archive@example.com"]
+    );
+    let raw = String::from_utf8_lossy(&queued[0].bytes);
+    assert!(
+        raw.contains("X-Original-To: peter@example.org, anna@example.com\r\n"),
+        "{raw}"
+    );
 }
 
 #[test]
