@@ -6,6 +6,8 @@
 //!   default): the handler returns as soon as the message is queued.
 //! - `GET/POST /login/` and `POST /logout/` keep a session in an HttpOnly cookie.
 //! - In debug mode, `GET /__mail/` previews the mail in the spool (read-only).
+//! - `GET/POST /forgot/` mails a password-reset link (`SQUALL_SITE_URL`, default
+//!   `http://localhost:8000`, then `/reset/<token>`); `GET /reset/<token>` names the user.
 //! - Every unsafe request must carry the `_xsrf` cookie's value back, as the `_xsrf` form
 //!   field or the `X-XSRFToken` header (Tornado's rule), or it gets a 403.
 //! - Templates use `static(...)`: one tag per file in debug mode, one hashed, minified
@@ -75,10 +77,22 @@ struct Site {
     config: SiteConfig,
     /// Session token -> user name.
     sessions: Mutex<HashMap<String, String>>,
+    /// Password-reset token -> user name.
+    resets: Mutex<HashMap<String, String>>,
 }
 
 /// Builds the site's router.
 pub fn router(config: SiteConfig) -> Result<Router, Box<dyn std::error::Error>> {
+    let mailer = from_url(&config.mail_url)?;
+    router_with_mailer(config, mailer)
+}
+
+/// Builds the site's router with its mail going to `mailer` (a test's `MemoryMailer`)
+/// instead of `config.mail_url`.
+pub fn router_with_mailer(
+    config: SiteConfig,
+    mailer: Box<dyn Mailer>,
+) -> Result<Router, Box<dyn std::error::Error>> {
     let assets = Assets::new(AssetsConfig {
         static_dir: config.root.join("static"),
         output_dir: config.output_dir.clone(),
@@ -91,16 +105,19 @@ pub fn router(config: SiteConfig) -> Result<Router, Box<dyn std::error::Error>> 
     assets.register(&mut templates);
     let site = Arc::new(Site {
         templates,
-        mailer: from_url(&config.mail_url)?,
+        mailer,
         config,
         sessions: Mutex::new(HashMap::new()),
+        resets: Mutex::new(HashMap::new()),
     });
 
     let mut router = Router::new()
         .route("/", get(home))
         .route("/contact/", post(contact))
         .route("/login/", get(login_page).post(login))
-        .route("/logout/", post(logout));
+        .route("/logout/", post(logout))
+        .route("/forgot/", get(forgot_page).post(forgot))
+        .route("/reset/{token}", get(reset_page));
     if site.config.assets_mode == Mode::Production {
         // Bundles are named by their content: cache them forever, precompressed.
         router = router.nest_service(
@@ -342,4 +359,84 @@ async fn logout(
         ],
     )
         .into_response()
+}
+
+// The password-reset flow: a form mails a link with a one-time token; the link's page
+// names the account. (The example stops there: it sets no new password.)
+
+/// Where the links in the site's mail point (a mail has no base URL).
+fn site_url() -> String {
+    std::env::var("SQUALL_SITE_URL").unwrap_or_else(|_| "http://localhost:8000".into())
+}
+
+async fn forgot_page(State(site): State<Arc<Site>>, headers: HeaderMap) -> Response {
+    let visitor = site.visitor(&headers);
+    site.page("forgot.html", &visitor, context! {})
+}
+
+async fn forgot(
+    State(site): State<Arc<Site>>,
+    headers: HeaderMap,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    if !site.xsrf_ok(&headers, &form) {
+        return xsrf_refused();
+    }
+    let username = form
+        .get("username")
+        .map(String::as_str)
+        .unwrap_or("")
+        .trim();
+    // Known or not, the page says the same, so it tells no one which accounts exist.
+    if USERS.iter().any(|(user, _)| *user == username) {
+        let token = random_token();
+        let link = format!("{}/reset/{token}", site_url().trim_end_matches('/'));
+        let email = Email::builder()
+            .from("squall example <site@example.com>")
+            .to(format!("{username}@example.com"))
+            .subject("Reset your password")
+            .text(format!(
+                "Hi {username},\n\nReset your password here: {link}\n"
+            ))
+            .html(format!(
+                "<p>Hi {username},</p><p><a href=\"{link}\">Reset your password</a></p>"
+            ))
+            .build();
+        let sent = match email {
+            Ok(email) => site.mailer.send(&email).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(error) = sent {
+            tracing::error!(%error, "the password-reset mail could not be sent");
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the mail could not be sent",
+            )
+                .into_response();
+        }
+        site.resets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(token, username.to_owned());
+    }
+    let visitor = site.visitor(&headers);
+    site.page("forgot.html", &visitor, context! { sent => true })
+}
+
+async fn reset_page(
+    State(site): State<Arc<Site>>,
+    headers: HeaderMap,
+    axum::extract::Path(token): axum::extract::Path<String>,
+) -> Response {
+    let user = site
+        .resets
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&token)
+        .cloned();
+    let Some(name) = user else {
+        return (StatusCode::NOT_FOUND, "this reset link is unknown or used").into_response();
+    };
+    let visitor = site.visitor(&headers);
+    site.page("reset.html", &visitor, context! { name => name })
 }

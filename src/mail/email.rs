@@ -81,6 +81,14 @@ pub enum EmailError {
         /// The length of the line it needs, in octets.
         length: usize,
     },
+    /// A `List-Unsubscribe` URL or address is not usable (one-click needs https).
+    #[error("list_unsubscribe: {value:?} {reason}")]
+    BadUnsubscribe {
+        /// The URL or address as given.
+        value: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// lettre refused to assemble the message; its error is the source.
     #[error("the message could not be rendered: {0}")]
     Render(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -273,6 +281,7 @@ pub struct EmailBuilder {
     headers: Vec<(String, String)>,
     message_id: Option<String>,
     date: Option<SystemTime>,
+    pub(super) unsubscribe: super::unsubscribe::ListUnsubscribe,
 }
 
 impl EmailBuilder {
@@ -347,7 +356,8 @@ impl EmailBuilder {
     }
 
     /// Validates every field and returns the message.
-    pub fn build(self) -> Result<Email, EmailError> {
+    pub fn build(mut self) -> Result<Email, EmailError> {
+        self.unsubscribe.write(&mut self.headers)?;
         let from = self.from.ok_or(EmailError::NoSender)?;
         let sender = parse_mailbox("from", &from)?;
         for (field, list) in [

@@ -54,6 +54,9 @@ pub enum Error {
     /// A queue (disk spool, Redis) could not store or hand out a message.
     #[error(transparent)]
     Queue(#[from] QueueError),
+    /// An interceptor refused the message (a recipient not on its allow-list).
+    #[error(transparent)]
+    Intercept(#[from] super::intercept::InterceptError),
     /// Writing a message out (console backend) failed.
     #[error("writing the message failed: {0}")]
     Io(#[from] std::io::Error),
@@ -116,6 +119,14 @@ pub enum Outcome {
     },
     /// Not delivered; the error says whether to retry.
     Failed(Error),
+    /// Not sent, on purpose: an [`Intercept`](super::Intercept) allow-list dropped every
+    /// recipient.
+    Dropped {
+        /// The Message-ID of the message.
+        message_id: String,
+        /// The recipients dropped, as bare addresses.
+        recipients: Vec<String>,
+    },
 }
 
 /// Per-message results of [`Mailer::send_messages`], in the order the messages were given.
@@ -130,13 +141,16 @@ impl SendReport {
     pub fn delivered(&self) -> usize {
         self.outcomes
             .iter()
-            .filter(|o| !matches!(o, Outcome::Failed(_)))
+            .filter(|o| matches!(o, Outcome::Sent { .. } | Outcome::Queued { .. }))
             .count()
     }
 
     /// How many messages failed.
     pub fn failed(&self) -> usize {
-        self.outcomes.len() - self.delivered()
+        self.outcomes
+            .iter()
+            .filter(|o| matches!(o, Outcome::Failed(_)))
+            .count()
     }
 }
 

@@ -29,6 +29,8 @@ mod drain;
 mod email;
 mod failover;
 mod fold;
+mod intercept;
+mod links;
 mod mailer;
 mod memory;
 #[cfg(feature = "mail-preview")]
@@ -37,12 +39,14 @@ mod queue;
 mod random;
 mod record;
 mod smtp;
+mod unsubscribe;
 mod url;
 
 pub use console::ConsoleMailer;
 pub use drain::{DrainError, DrainOptions, DrainReport, Drainer, RefusedRecipient};
 pub use email::{Attachment, Email, EmailBuilder, EmailError, RenderedEmail};
 pub use failover::Failover;
+pub use intercept::{Disallowed, Intercept, InterceptError, Observer, SendEvent};
 pub use mailer::{
     Error, Mailer, Outcome, OutcomeSink, Recorded, Rejection, SendReport, Transport, send_mail,
 };

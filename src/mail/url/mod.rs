@@ -41,7 +41,18 @@ fn scheme(url: &str) -> Scheme {
 ///
 /// An unknown scheme, or one whose backend is not built in, is an error that quotes the
 /// URL (password masked) and lists what is expected.
+///
+/// Any mailer URL's query may also carry interception settings, which wrap the mailer in
+/// an [`Intercept`](crate::mail::Intercept): `redirect_to=qa@example.com`,
+/// `allow_domains=example.com,example.org` with `disallowed=refuse` (the default) or
+/// `disallowed=drop`, and `bcc_all=archive@example.com` (both lists comma-separated or
+/// repeated). On a queue they apply when a message is queued.
 pub fn from_url(url: &str) -> Result<Box<dyn Mailer>, Error> {
+    super::intercept::url::wrap_by_url(url, open_mailer)
+}
+
+/// The mailer a URL names, without interception.
+fn open_mailer(url: &str) -> Result<Box<dyn Mailer>, Error> {
     match scheme(url) {
         Scheme::Smtp => Ok(Box::new(SmtpMailer::new(SmtpConfig::from_url(url)?)?)),
         Scheme::Console => Ok(Box::new(ConsoleMailer::stdout())),
@@ -60,6 +71,7 @@ pub fn from_url(url: &str) -> Result<Box<dyn Mailer>, Error> {
 /// `roundrobin(smtp://a smtp://b)` (see [`Failover`]). `connections` caps the SMTP
 /// connections used at once, per server.
 pub fn transport_from_url(url: &str, connections: usize) -> Result<Box<dyn Transport>, Error> {
+    super::intercept::url::refuse_settings(url)?;
     open_transport(url, Some(connections))
 }
 
