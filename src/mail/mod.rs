@@ -51,3 +51,8 @@ pub use queue::{RedisConfig, RedisQueue};
 pub use record::RecordError;
 pub use smtp::{ErrorClass, SmtpConfig, SmtpError, SmtpMailer, Step, Tls};
 pub use url::{from_url, queue_from_url, transport_from_url};
+
+#[cfg(feature = "mail-templates")]
+mod template;
+#[cfg(feature = "mail-templates")]
+pub use template::{MailParts, MailTemplates, TemplateError};
