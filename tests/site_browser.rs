@@ -4,7 +4,7 @@
 //! applied, the combined JS ran, the image and the font behind the rewritten `url()`s
 //! loaded, and the SRI attributes were accepted. A screenshot is saved to
 //! `target/site-screenshot.png`.
-#![cfg(all(feature = "mail", feature = "minijinja", feature = "cli"))]
+#![cfg(all(feature = "mail-templates", feature = "minijinja", feature = "cli"))]
 
 #[path = "../examples/site/app.rs"]
 #[allow(dead_code)]
