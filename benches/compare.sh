@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs squall and a peer on the same input in the same run and prints one line per metric:
 #   METRIC <name> squall=<value> peer=<value> ratio=<squall/peer> unit=<unit>
-# Usage: benches/compare.sh <part>   (part: mail, redis, assets, testing)
+# Usage: benches/compare.sh <part>   (part: mail, redis, assets, testing, mail-templates)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 part=${1:-}

@@ -110,6 +110,6 @@ pub mod assets;
 pub mod testing;
 
 /// The README's code blocks, compiled and run as doctests.
-#[cfg(all(doctest, feature = "mail", feature = "minijinja", feature = "testing"))]
+#[cfg(all(doctest, feature = "mail-templates", feature = "testing"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

@@ -5,7 +5,7 @@
 //! loaded, and the SRI attributes were accepted. A screenshot is saved to
 //! `target/site-screenshot.png`.
 #![cfg(all(
-    feature = "mail",
+    feature = "mail-templates",
     feature = "mail-preview",
     feature = "minijinja",
     feature = "cli"

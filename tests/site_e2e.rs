@@ -3,7 +3,7 @@
 //! `spool-drain` into aiosmtpd; in production mode, the page links one hashed CSS and one
 //! hashed JS bundle whose bytes hash to their names and are cached forever.
 #![cfg(all(
-    feature = "mail",
+    feature = "mail-templates",
     feature = "mail-preview",
     feature = "minijinja",
     feature = "testing",
@@ -153,6 +153,10 @@ async fn login_contact_spool_and_drain() {
     let raw = String::from_utf8_lossy(&raw);
     assert!(raw.contains("Hello from the end-to-end test"), "{raw}");
     assert!(raw.contains("Reply-To: reader@example.com"), "{raw}");
+    assert!(
+        raw.contains("Content-Type: text/html"),
+        "the templated HTML part: {raw}"
+    );
     assert_eq!(spool.status().await.unwrap().queued, 0);
 
     // Logging out clears the session.

@@ -25,7 +25,7 @@ use axum::routing::{get, post};
 use minijinja::{Environment, Value, context, path_loader};
 use serde::Deserialize;
 use squall::assets::{Assets, AssetsConfig, Mode};
-use squall::mail::{Email, Mailer, from_url};
+use squall::mail::{MailTemplates, Mailer, from_url};
 
 /// Who may log in: the example's one user.
 const USERS: &[(&str, &str)] = &[("peterbe", "secret")];
@@ -73,6 +73,8 @@ impl SiteConfig {
 
 struct Site {
     templates: Environment<'static>,
+    /// Mail templates (`templates/mail/`), rendered with the site's own environment.
+    mails: MailTemplates,
     mailer: Box<dyn Mailer>,
     config: SiteConfig,
     /// Session token -> user name.
@@ -104,6 +106,7 @@ pub fn router_with_mailer(
     templates.set_loader(path_loader(config.root.join("templates")));
     assets.register(&mut templates);
     let site = Arc::new(Site {
+        mails: MailTemplates::new(templates.clone()),
         templates,
         mailer,
         config,
@@ -275,16 +278,25 @@ async fn contact(
         return xsrf_refused();
     }
     let field = |name: &str| form.get(name).map(String::as_str).unwrap_or("").trim();
-    let email = Email::builder()
-        .from("squall example <site@example.com>")
-        .to("owner@example.com")
-        .reply_to(field("email"))
-        .subject("Contact form")
-        .text(field("message"))
-        .build();
+    // templates/mail/contact.{subject.txt,txt,html}: the text part is the message as
+    // typed; the HTML part has its CSS inlined.
+    let email = site
+        .mails
+        .render(
+            "contact",
+            context! { email => field("email"), message => field("message") },
+        )
+        .map_err(|e| e.to_string())
+        .and_then(|mail| {
+            mail.from("squall example <site@example.com>")
+                .to("owner@example.com")
+                .reply_to(field("email"))
+                .build()
+                .map_err(|e| e.to_string())
+        });
     let sent = match email {
         Ok(email) => site.mailer.send(&email).await.map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(e),
     };
     match sent {
         Ok(()) => Redirect::to("/?sent=1").into_response(),

@@ -67,3 +67,8 @@ pub use record::RecordError;
 pub use smtp::{Dkim, DkimError};
 pub use smtp::{ErrorClass, SmtpConfig, SmtpError, SmtpMailer, Step, Tls};
 pub use url::{from_url, queue_from_url, transport_from_url};
+
+#[cfg(feature = "mail-templates")]
+mod template;
+#[cfg(feature = "mail-templates")]
+pub use template::{MailParts, MailTemplates, TemplateError};
