@@ -1,6 +1,7 @@
 //! Live reload end to end in headless Chromium: the example site in debug mode, over a copy
 //! of its `static/` and `templates/` in a temporary directory. Rewriting a stylesheet on
-//! disk changes the page's computed style without a navigation.
+//! disk changes the page's computed style without a navigation; rewriting a template
+//! reloads the page with the new template.
 #![cfg(all(
     feature = "mail",
     feature = "mail-preview",
@@ -58,7 +59,8 @@ fn copy_dir(from: &Path, to: &Path) {
 async fn wait_for(browser: &fantoccini::Client, what: &str, script: &str) -> Value {
     let deadline = Instant::now() + BOUND;
     loop {
-        let value = browser.execute(script, vec![]).await.unwrap();
+        // A page in the middle of reloading may fail a script: that is "not yet".
+        let value = browser.execute(script, vec![]).await.unwrap_or(Value::Null);
         if !matches!(value, Value::Null | Value::Bool(false)) {
             return value;
         }
@@ -68,7 +70,7 @@ async fn wait_for(browser: &fantoccini::Client, what: &str, script: &str) -> Val
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stylesheet_change_restyles_the_page_without_navigating() {
+async fn a_stylesheet_change_restyles_in_place_and_a_template_change_reloads() {
     let root = tempfile::tempdir().unwrap();
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     copy_dir(&repo.join("static"), &root.path().join("static"));
@@ -189,5 +191,27 @@ async fn a_stylesheet_change_restyles_the_page_without_navigating() {
         facts["href"].as_str().unwrap().contains("live="),
         "the stylesheet link was swapped: {facts}"
     );
+
+    // A template change reloads the page, and the site renders the new template (its
+    // cache was cleared): the marker is gone with the old page.
+    let base = root.path().join("templates/base.html");
+    let text = std::fs::read_to_string(&base).unwrap();
+    let changed = text.replace("<h1>squall example site</h1>", "<h1>squall, live</h1>");
+    assert_ne!(
+        changed, text,
+        "base.html no longer has the h1 this test edits"
+    );
+    std::fs::write(&base, changed).unwrap();
+    wait_for(
+        &browser,
+        "the page to reload with the new template",
+        r#"return document.querySelector("h1").textContent === "squall, live";"#,
+    )
+    .await;
+    let marker = browser
+        .execute("return window.__marker || null;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(marker, Value::Null, "the page did not reload");
     browser.close().await.unwrap();
 }
