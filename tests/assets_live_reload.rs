@@ -200,3 +200,25 @@ async fn the_service_serves_the_client_and_refuses_the_rest() {
     assert!(text.contains("\"css\"") && text.contains("location.reload()"));
     client.get("/other").await.assert_status(404);
 }
+
+#[tokio::test]
+async fn bad_setups_are_errors_that_say_what_is_wrong() {
+    let (dir, assets) = site(Mode::Debug);
+    let missing = dir.path().join("no-templates");
+    let err = LiveReload::builder(&assets)
+        .templates(&missing)
+        .start()
+        .unwrap_err();
+    assert!(matches!(err, LiveReloadError::Watch { .. }), "{err}");
+    assert!(err.to_string().contains("no-templates"), "{err}");
+    for mount in ["__live", "/__live\"><script>"] {
+        let err = LiveReload::builder(&assets)
+            .mount(mount)
+            .start()
+            .unwrap_err();
+        assert!(matches!(err, LiveReloadError::MountPath(_)), "{err}");
+        assert!(err.to_string().contains("must start with /"), "{err}");
+    }
+    // None of these turned injection on.
+    assert_eq!(assets.live_reload_tag(), None);
+}

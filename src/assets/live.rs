@@ -96,8 +96,10 @@ pub enum LiveReloadError {
     /// The thread that debounces changes cannot be started.
     #[error("cannot start the live reload thread: {0}")]
     Thread(#[source] std::io::Error),
-    /// The mount path is not an absolute URL path (`/__live`).
-    #[error("mount path {0:?} must start with / (as in /__live)")]
+    /// The mount path is not a plain absolute URL path (`/__live`).
+    #[error(
+        "mount path {0:?} must start with / and hold only letters, digits and / - _ . ~ (as in /__live)"
+    )]
     MountPath(String),
 }
 
@@ -163,7 +165,8 @@ impl LiveReloadBuilder {
             return Err(LiveReloadError::Production);
         }
         let mount = self.mount.trim_end_matches('/').to_owned();
-        if !self.mount.starts_with('/') {
+        let plain = |c: char| c.is_ascii_alphanumeric() || "/-_.~".contains(c);
+        if !self.mount.starts_with('/') || !self.mount.chars().all(plain) {
             return Err(LiveReloadError::MountPath(self.mount));
         }
         let inner = &self.assets.inner;
