@@ -45,28 +45,27 @@
 //! ```
 
 use std::collections::BTreeSet;
-use std::convert::Infallible;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{HeaderValue, Request, Response, StatusCode, header};
 use notify::event::{EventKind, ModifyKind};
 use notify::{RecursiveMode, Watcher};
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
-use tower::Service;
 
 use super::{Assets, Mode};
+
+mod service;
+
+pub use service::LiveBody;
 
 /// The client script: `EventSource` on the directory it is served from; `css` swaps the
 /// matching stylesheet links, `reload` reloads, and a reconnection after the server went
 /// away reloads (the server may have new code).
-pub const CLIENT_JS: &str = include_str!("live_client.js");
+pub const CLIENT_JS: &str = include_str!("client.js");
 
 /// The default debounce: events closer together than this make one notice.
 pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(100);
@@ -285,7 +284,7 @@ impl LiveReload {
         clients.len()
     }
 
-    fn subscribe(&self) -> mpsc::Receiver<Bytes> {
+    pub(super) fn subscribe(&self) -> mpsc::Receiver<Bytes> {
         let (tx, rx) = mpsc::channel(CLIENT_BUFFER);
         // Opens the stream at once (and sets how soon a page reconnects).
         let _ = tx.try_send(Bytes::from_static(b": squall live reload\nretry: 500\n\n"));
@@ -451,85 +450,6 @@ fn debounce_loop(
             }
         }
         hub.broadcast(&Bytes::from(chunk));
-    }
-}
-
-/// The body of a live reload answer: the script, or the endless event stream.
-#[derive(Debug)]
-pub struct LiveBody(BodyKind);
-
-#[derive(Debug)]
-enum BodyKind {
-    Full(Option<Bytes>),
-    Events(mpsc::Receiver<Bytes>),
-}
-
-impl http_body::Body for LiveBody {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
-        match &mut self.0 {
-            BodyKind::Full(bytes) => {
-                Poll::Ready(bytes.take().map(|b| Ok(http_body::Frame::data(b))))
-            }
-            BodyKind::Events(rx) => rx
-                .poll_recv(cx)
-                .map(|chunk| chunk.map(|b| Ok(http_body::Frame::data(b)))),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        matches!(&self.0, BodyKind::Full(None))
-    }
-}
-
-fn answer(status: StatusCode, content_type: &'static str, body: LiveBody) -> Response<LiveBody> {
-    let mut response = Response::new(body);
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
-
-impl<B> Service<Request<B>> for LiveReload {
-    type Response = Response<LiveBody>;
-    type Error = Infallible;
-    type Future = std::future::Ready<Result<Response<LiveBody>, Infallible>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: Request<B>) -> Self::Future {
-        let path = request.uri().path().trim_start_matches('/');
-        let full = |status, content_type, text: &'static str| {
-            answer(
-                status,
-                content_type,
-                LiveBody(BodyKind::Full(Some(Bytes::from_static(text.as_bytes())))),
-            )
-        };
-        let response = match (request.method().as_str(), path) {
-            ("GET", "client.js") => {
-                full(StatusCode::OK, "text/javascript; charset=utf-8", CLIENT_JS)
-            }
-            ("GET", "") => answer(
-                StatusCode::OK,
-                "text/event-stream",
-                LiveBody(BodyKind::Events(self.subscribe())),
-            ),
-            _ => full(
-                StatusCode::NOT_FOUND,
-                "text/plain; charset=utf-8",
-                "live reload serves / (events) and /client.js\n",
-            ),
-        };
-        std::future::ready(Ok(response))
     }
 }
 
