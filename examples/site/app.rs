@@ -8,6 +8,8 @@
 //! - In debug mode, `GET /__mail/` previews the mail in the spool (read-only).
 //! - `GET/POST /forgot/` mails a password-reset link (`SQUALL_SITE_URL`, default
 //!   `http://localhost:8000`, then `/reset/<token>`); `GET /reset/<token>` names the user.
+//! - In debug mode, `/__live/` tells open pages to reload (or swap a changed stylesheet)
+//!   when a file under `static/` or `templates/` changes.
 //! - Every unsafe request must carry the `_xsrf` cookie's value back, as the `_xsrf` form
 //!   field or the `X-XSRFToken` header (Tornado's rule), or it gets a 403.
 //! - Templates use `static(...)`: one tag per file in debug mode, one hashed, minified
@@ -15,7 +17,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use axum::Router;
 use axum::extract::{Form, Query, State};
@@ -24,8 +26,8 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use minijinja::{Environment, Value, context, path_loader};
 use serde::Deserialize;
-use squall::assets::{Assets, AssetsConfig, Mode};
-use squall::mail::{MailTemplates, Mailer, from_url};
+use squall::assets::{Assets, AssetsConfig, LiveReload, Mode};
+use squall::mail::{Email, MailTemplates, Mailer, from_url};
 
 /// Who may log in: the example's one user.
 const USERS: &[(&str, &str)] = &[("peterbe", "secret")];
@@ -72,7 +74,8 @@ impl SiteConfig {
 }
 
 struct Site {
-    templates: Environment<'static>,
+    /// Behind a lock so that live reload (debug mode) can clear its cache.
+    templates: Arc<RwLock<Environment<'static>>>,
     /// Mail templates (`templates/mail/`), rendered with the site's own environment.
     mails: MailTemplates,
     mailer: Box<dyn Mailer>,
@@ -105,8 +108,11 @@ pub fn router_with_mailer(
     let mut templates = Environment::new();
     templates.set_loader(path_loader(config.root.join("templates")));
     assets.register(&mut templates);
+    let mails = MailTemplates::new(templates.clone());
+    let templates = Arc::new(RwLock::new(templates));
+    let live = live_reload(&assets, &config, &templates)?;
     let site = Arc::new(Site {
-        mails: MailTemplates::new(templates.clone()),
+        mails,
         templates,
         mailer,
         config,
@@ -131,8 +137,34 @@ pub fn router_with_mailer(
     if site.config.assets_mode == Mode::Debug {
         router = router.nest_service("/__mail", mail_preview(&site.config.mail_url));
     }
+    if let Some(live) = live {
+        router = router.nest_service("/__live", live);
+    }
     let sources = squall::assets::serve_no_cache(site.config.root.join("static"));
     Ok(router.nest_service("/static", sources).with_state(site))
+}
+
+/// Live reload at `/__live/` (debug mode only): watches `static/` and `templates/`,
+/// clears the template cache on a change, and `static()` injects the client script.
+fn live_reload(
+    assets: &Assets,
+    config: &SiteConfig,
+    templates: &Arc<RwLock<Environment<'static>>>,
+) -> Result<Option<LiveReload>, Box<dyn std::error::Error>> {
+    if config.assets_mode != Mode::Debug {
+        return Ok(None);
+    }
+    let templates = Arc::clone(templates);
+    let live = LiveReload::builder(assets)
+        .templates(config.root.join("templates"))
+        .on_change(move |_| {
+            templates
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .clear_templates();
+        })
+        .start()?;
+    Ok(Some(live))
 }
 
 /// The mail preview at `/__mail/` (debug mode only): the site's spool, read-only. A
@@ -203,11 +235,8 @@ impl Site {
             assets_mode => match self.config.assets_mode { Mode::Production => "production", _ => "debug" },
             ..extra
         };
-        let html = match self
-            .templates
-            .get_template(template)
-            .and_then(|t| t.render(ctx))
-        {
+        let templates = self.templates.read().unwrap_or_else(|e| e.into_inner());
+        let html = match templates.get_template(template).and_then(|t| t.render(ctx)) {
             Ok(html) => html,
             Err(e) => {
                 tracing::error!(error = %e, "template failed");

@@ -29,7 +29,7 @@
 //! ```
 
 use minijinja::value::{Rest, Value, ValueKind};
-use minijinja::{Environment, ErrorKind};
+use minijinja::{Environment, ErrorKind, State};
 
 use super::Assets;
 
@@ -78,17 +78,18 @@ fn describe(value: &Value) -> String {
 }
 
 impl Assets {
-    /// Adds `static(*files)` (safe HTML tags) and `static_url(*files)` (the URL) to `env`.
+    /// Adds `static(*files)` (safe HTML tags; the first call of a render also brings the
+    /// live reload script when [`LiveReload`](super::LiveReload) runs) and `static_url(*files)` (the URL) to `env`.
     /// An error (no file named, an argument that is not a string, a missing file, a bad
     /// path, a syntax error…) becomes a template error that says which.
     pub fn register(&self, env: &mut Environment<'_>) {
         let assets = self.clone();
-        env.add_function("static", move |args: Rest<Value>| {
+        env.add_function("static", move |state: &State, args: Rest<Value>| {
             let files = file_names("static", &args)?;
             let files: Vec<&str> = files.iter().map(String::as_str).collect();
             assets
                 .tags(&files)
-                .map(Value::from_safe_string)
+                .map(|tags| Value::from_safe_string(assets.with_live_reload(state, tags)))
                 .map_err(|e| template_error("static", e))
         });
         let assets = self.clone();

@@ -53,6 +53,7 @@ mod digest;
 mod files;
 mod incremental;
 mod inputs;
+mod live;
 mod manifest;
 mod minify;
 #[cfg(feature = "minijinja")]
@@ -71,6 +72,9 @@ pub use css::{Browsers, BrowsersError};
 pub use css_urls::ReferenceError;
 pub use files::{FileError, FileReport};
 pub use inputs::BuildInputs;
+pub use live::{
+    CLIENT_JS, DEFAULT_DEBOUNCE, LiveBody, LiveReload, LiveReloadBuilder, LiveReloadError,
+};
 pub use manifest::{Manifest, ManifestError};
 pub use minify::{JsEngine, MinifyError};
 #[cfg(feature = "minijinja")]
@@ -232,6 +236,8 @@ struct Inner {
     digested: RwLock<HashMap<String, String>>,
     building: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     builds: AtomicUsize,
+    /// The live reload `<script>` tag, once live reload started (debug mode only).
+    live_tag: std::sync::OnceLock<String>,
 }
 
 /// Template assets: tags and URLs for bundles. Cheap to clone (shared state).
@@ -325,6 +331,7 @@ impl Assets {
             digested: RwLock::new(HashMap::new()),
             building: Mutex::new(HashMap::new()),
             builds: AtomicUsize::new(0),
+            live_tag: std::sync::OnceLock::new(),
         };
         if inner.config.mode == Mode::Production
             && load_manifest
