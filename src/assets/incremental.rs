@@ -55,7 +55,7 @@ pub(crate) fn options_fingerprint(config: &AssetsConfig, options: &BuildOptions)
         options.brotli_quality.min(DEFAULT_BROTLI_QUALITY),
         config.url_prefix,
         config.cdn_prefix,
-    );
+    ) + &format!("source maps {}\n", options.source_maps);
     hex_digest(text.as_bytes())
 }
 
