@@ -320,6 +320,15 @@ fn static_bundle_takes_the_mode_lists_maps_and_prunes_them() {
     let code_text = std::fs::read_to_string(out.join(&file)).unwrap();
     assert!(!code_text.contains("sourceMappingURL"));
 
+    // A deleted map is an output missing: the next run rebuilds the bundle and writes it.
+    std::fs::remove_file(out.join(&map)).unwrap();
+    let (code, stderr) = run(&["--source-maps=hidden"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        out.join(&map).is_file(),
+        "the deleted map was not written again"
+    );
+
     // A new build (the source changed), then pruning with no grace: the old map goes with
     // its bundle, the current one stays.
     write(root, "static/js/app.js", &APP_JS.replace("Hello", "Howdy"));
