@@ -3,8 +3,9 @@
 //! A bundle is a list of files under the static directory, all `.css` or all `.js`. Each
 //! file is minified alone (so an error names it), the results are joined in the given
 //! order, the name is made from the readable stems and a sha256 of the *final* bytes
-//! (`a.b.<hash16>.js`), and the file is written atomically (a temporary file renamed into
-//! place) with `.gz` and `.br` siblings. A file already there under that name is left as
+//! (`a.b.<hash16>.js`; with a source map, of the code, the map and the publishing mode:
+//! see [`sourcemap`](super::sourcemap)), and the file is written atomically (a temporary
+//! file renamed into place) with `.gz` and `.br` siblings and its map. A file already there under that name is left as
 //! it is, and nothing is ever deleted: pages still open need the previous build.
 //!
 //! ```
@@ -271,7 +272,7 @@ pub(crate) fn kind_of(files: &[&str]) -> Result<Kind, BundleError> {
     Ok(first_kind)
 }
 
-/// The bundle's file name: readable stems, then the hash of the final bytes.
+/// The bundle's file name: readable stems, then the hash of `bytes` (what names it).
 pub(crate) fn bundle_name(files: &[&str], kind: Kind, bytes: &[u8]) -> String {
     let mut stems = String::new();
     for file in files {
