@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use squall::assets::{
     Browsers, BuildOptions, CallProblem, DEFAULT_BROTLI_QUALITY, JsEngine, PrecompileConfig,
-    PrecompileReport, Precompression, Retention,
+    PrecompileReport, Precompression, Retention, SourceMaps,
 };
 
 const EXIT_FAILED: u8 = 1;
@@ -72,6 +72,11 @@ struct Cli {
     #[arg(long, value_name = "N", default_value_t = DEFAULT_BROTLI_QUALITY,
           value_parser = clap::value_parser!(u32).range(0..=11))]
     brotli_quality: u32,
+    /// Source maps: `comment` (write `<bundle>.map` and a sourceMappingURL comment),
+    /// `hidden` (write the maps, no comment) or `off`.
+    #[arg(long, value_name = "MODE", default_value = "comment",
+          value_parser = |s: &str| s.parse::<SourceMaps>())]
+    source_maps: SourceMaps,
 }
 
 /// `--js-engine`'s values.
@@ -104,7 +109,8 @@ fn main() -> ExitCode {
         } else {
             Precompression::On
         })
-        .brotli_quality(cli.brotli_quality);
+        .brotli_quality(cli.brotli_quality)
+        .source_maps(cli.source_maps);
     let config = PrecompileConfig::new(cli.templates, cli.static_dir, cli.out)
         .url_prefix(cli.url_prefix)
         .cdn_prefix(cli.cdn_prefix)

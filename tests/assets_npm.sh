@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real libraries the assets tests use as inputs (jQuery, lodash, d3, Bootstrap,
-# Font Awesome) and jsdom (to run minified jQuery in node) into target/npm, from npm, pinned,
+# Font Awesome), jsdom (to run minified jQuery in node) and source-map (the independent
+# consumer that checks squall's source maps) into target/npm, from npm, pinned,
 # with the benchmark's peers (esbuild, lightningcss-cli) in the same install: `npm install
 # --no-save` removes what an earlier call installed, so there is one list for both.
 # Nothing here is committed. Called by tests/run.sh and benches/parts/assets.sh; a no-op when
@@ -16,9 +17,11 @@ packages=(
     jsdom@24.1.3
     esbuild@0.24.0
     lightningcss-cli@1.28.2
+    source-map@0.6.1
 )
 need=0
-for dir in jquery lodash d3 bootstrap @fortawesome/fontawesome-free jsdom esbuild lightningcss-cli; do
+for dir in jquery lodash d3 bootstrap @fortawesome/fontawesome-free jsdom esbuild lightningcss-cli \
+    source-map; do
     [ -d "target/npm/node_modules/$dir" ] || need=1
 done
 if [ "$need" = 1 ]; then

@@ -79,6 +79,8 @@ fn live_files(out: &Path) -> BTreeSet<String> {
         for asset in bundle["assets"].as_array().unwrap() {
             names.insert(asset.as_str().unwrap().to_owned());
         }
+        // A build's source maps are part of it (written by default).
+        names.extend(bundle["source_map"].as_str().map(str::to_owned));
     }
     names
 }

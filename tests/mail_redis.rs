@@ -256,7 +256,7 @@ fn an_undecodable_entry_goes_to_the_dead_letter_stream_and_the_drain_goes_on() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("quarantined 2"));
     let received: BTreeSet<String> = smtp.message_ids().into_iter().collect();
-    assert_eq!(received, all.union(&more).cloned().collect());
+    assert_eq!(received, all.union(&more).cloned().collect::<BTreeSet<_>>());
     let dead = redis.cli(&["XRANGE", "{app}:dead", "-", "+"]);
     assert!(dead.contains("unreadable record: bad magic"), "{dead}");
     assert!(dead.contains("no field"), "{dead}");

@@ -300,11 +300,27 @@ async fn production_links_one_hashed_css_and_js_cached_forever() {
         let bytes = r.bytes();
         let name = url.rsplit('/').next().unwrap();
         let hash = name.split('.').rev().nth(1).unwrap();
-        let digest: String = Sha256::digest(bytes)
+        // With source maps (the default) the name hashes the code, the map and the mode;
+        // the served file ends with a comment naming the map, which sits next to it.
+        let comment = match name.ends_with(".css") {
+            true => format!("/*# sourceMappingURL={name}.map */\n"),
+            false => format!("//# sourceMappingURL={name}.map\n"),
+        };
+        let code = bytes
+            .strip_suffix(comment.as_bytes())
+            .unwrap_or_else(|| panic!("{name} does not end with {comment:?}"));
+        let map = client.get(&format!("{url}.map")).await;
+        map.assert_status(200);
+        let hashed = [code, b"\n", map.bytes(), b"\ncomment"].concat();
+        let digest: String = Sha256::digest(&hashed)
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
-        assert_eq!(hash, &digest[..16], "{name}: the bytes hash to the name");
+        assert_eq!(
+            hash,
+            &digest[..16],
+            "{name}: code, map and mode hash to the name"
+        );
         let sri = format!(
             "sha384-{}",
             base64::engine::general_purpose::STANDARD.encode(Sha384::digest(bytes))

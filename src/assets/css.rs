@@ -26,7 +26,8 @@
 //! let css = std::fs::read_to_string(dir.path().join("combined").join(&report.file))?;
 //! assert_eq!(
 //!     css,
-//!     "/*! (c) me */\n@media print{.no-print{display:none}}\n@media (min-width:600px){a{color:red}}\n"
+//!     "/*! (c) me */\n@media print{.no-print{display:none}}\n@media (min-width:600px){a{color:red}}\n\
+//!      /*# sourceMappingURL=".to_owned() + &report.file + ".map */\n"
 //! );
 //! # Ok(()) }
 //! ```
@@ -44,6 +45,7 @@ use lightningcss::visitor::Visit;
 use super::css_urls::{self, ReferenceError, Resolved};
 use super::digest::hex_digest;
 use super::minify::{MinifyError, guarded};
+use super::sourcemap::{CssMap, SourceMapError};
 
 /// How deep `@import`s may nest.
 const MAX_DEPTH: usize = 32;
@@ -208,6 +210,8 @@ pub(crate) struct CssContext<'a> {
     pub output_dir: &'a Path,
     /// Browser targets.
     pub browsers: Browsers,
+    /// Make a source map of each sheet.
+    pub source_maps: bool,
 }
 
 /// One processed stylesheet.
@@ -223,6 +227,8 @@ pub(crate) struct CssOutput {
     pub copied: Vec<String>,
     /// The `@import`ed sheets and `url()` files read, with the sha256 (hex) of their bytes.
     pub inputs: Vec<(String, String)>,
+    /// The map of `code`, when asked for.
+    pub map: Option<CssMap>,
 }
 
 /// Parses one stylesheet alone, inlines its local `@import`s, rewrites its `url()`s and
@@ -288,8 +294,10 @@ fn sheet(
         out.licences.extend(inner.licences);
         out.hoisted.extend(inner.hoisted);
         add_unique(&mut out.copied, inner.copied);
-        out.code
-            .push_str(&wrap(import, inner.code, targets).map_err(printer_error)?);
+        let (wrapped, column) = wrap(import, inner.code, targets).map_err(printer_error)?;
+        CssMap::append(&mut out.map, file, lines(&out.code), column, inner.map)
+            .map_err(map_error)?;
+        out.code.push_str(&wrapped);
         out.code.push('\n');
     }
     sheet
@@ -317,13 +325,19 @@ fn sheet(
             file: file.to_owned(),
             source: Box::new(source),
         })?;
+    let mut map = match ctx.source_maps {
+        true => Some(CssMap::for_sheet(file, source).map_err(map_error)?),
+        false => None,
+    };
     let printed = sheet
         .to_css(PrinterOptions {
             minify: true,
             targets,
+            source_map: map.as_mut().map(CssMap::printer_map),
             ..PrinterOptions::default()
         })
         .map_err(printer_error)?;
+    CssMap::append(&mut out.map, file, lines(&out.code), 0, map).map_err(map_error)?;
     out.code.push_str(&printed.code);
     stack.pop();
     Ok(out)
@@ -414,12 +428,13 @@ fn resolve_import(
 
 /// The imported `code` inside the `@media`, `@supports` and `@layer` blocks its
 /// `@import` asks for, printed for the browser `targets` (so `min-width` stays `min-width`
-/// where range syntax is not supported).
+/// where range syntax is not supported), and the column `code` starts at.
 fn wrap(
     import: &ImportRule<'_>,
     mut code: String,
     targets: Targets,
-) -> Result<String, PrinterError> {
+) -> Result<(String, usize), PrinterError> {
+    let (length, mut closers) = (code.len(), 0);
     let options = || PrinterOptions {
         minify: true,
         targets,
@@ -428,10 +443,12 @@ fn wrap(
     if !import.media.media_queries.is_empty() {
         let media = import.media.to_css_string(options())?;
         code = format!("@media {media}{{{code}}}");
+        closers += 1;
     }
     if let Some(supports) = &import.supports {
         let condition = supports.to_css_string(options())?;
         code = format!("@supports {condition}{{{code}}}");
+        closers += 1;
     }
     if let Some(layer) = &import.layer {
         let name = match layer {
@@ -439,8 +456,28 @@ fn wrap(
             None => String::new(),
         };
         code = format!("@layer{name}{{{code}}}");
+        closers += 1;
     }
-    Ok(code)
+    let column = code.len() - length - closers;
+    Ok((code, column))
+}
+
+/// How many lines `code` ends (where text appended to it starts).
+fn lines(code: &str) -> usize {
+    code.bytes().filter(|&b| b == b'\n').count()
+}
+
+fn map_error(source: SourceMapError) -> MinifyError {
+    match source {
+        SourceMapError::Css { file, message } => MinifyError::Other {
+            file,
+            message: format!("source map: {message}"),
+        },
+        other => MinifyError::Other {
+            file: String::new(),
+            message: other.to_string(),
+        },
+    }
 }
 
 fn printer_error(file: &str, source: PrinterError) -> MinifyError {

@@ -55,7 +55,7 @@ pub(crate) fn options_fingerprint(config: &AssetsConfig, options: &BuildOptions)
         options.brotli_quality.min(DEFAULT_BROTLI_QUALITY),
         config.url_prefix,
         config.cdn_prefix,
-    );
+    ) + &format!("source maps {}\n", options.source_maps);
     hex_digest(text.as_bytes())
 }
 
@@ -106,6 +106,7 @@ fn outputs_present(assets: &Assets, report: &BundleReport) -> bool {
     siblings
         && size(&report.file) == Some(report.bytes_out)
         && report.assets.iter().all(|name| size(name).is_some())
+        && report.source_map.iter().all(|name| size(name).is_some())
 }
 
 /// One bundle to build: its manifest key and its files.

@@ -195,6 +195,7 @@ impl Manifest {
             names.insert(format!("{}.gz", report.file));
             names.insert(format!("{}.br", report.file));
             names.extend(report.assets.iter().cloned());
+            names.extend(report.source_map.iter().cloned());
         }
         for copy in self.files.values() {
             if compressible(copy) {

@@ -23,7 +23,8 @@
 //! })?;
 //! let report = assets.build(&["add.js"])?;
 //! let js = std::fs::read_to_string(dir.path().join("combined").join(&report.file))?;
-//! assert!(js.starts_with("/*! (c) me */") && js.len() < 70, "{js}");
+//! let code = js.lines().take(2).collect::<Vec<_>>().join("\n"); // then the map's comment
+//! assert!(code.starts_with("/*! (c) me */") && code.len() < 70, "{js}");
 //!
 //! let err = assets.build(&["bad.js"]).unwrap_err();
 //! assert_eq!(err.to_string(), "bad.js:1:9: syntax error: Unexpected token");
@@ -37,6 +38,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use super::css_urls::ReferenceError;
+use super::sourcemap::JsMap;
 
 /// What can go wrong while minifying one file.
 #[derive(Debug, thiserror::Error)]
@@ -174,19 +176,25 @@ pub(crate) fn script_shape(source: &str) -> Option<ScriptShape> {
     (parsed.diagnostics.is_empty() && !parsed.panicked).then(|| ScriptShape::of(&parsed.program))
 }
 
+/// One minified script: the code, its shape, and its source map when one was asked for
+/// (oxc only).
+pub(crate) type MinifiedJs = (String, ScriptShape, Option<JsMap>);
+
 /// Minifies one JavaScript file, a classic script (top-level names are globals and keep
-/// their names), and tells its shape. `/*!` licence comments are kept. Never panics.
+/// their names), and tells its shape; with `map`, also its source map (sources named
+/// `file`). `/*!` licence comments are kept. Never panics.
 pub(crate) fn js(
     file: &str,
     source: &str,
     engine: JsEngine,
-) -> Result<(String, ScriptShape), MinifyError> {
+    map: bool,
+) -> Result<MinifiedJs, MinifyError> {
     match engine {
-        JsEngine::Oxc => guarded(file, "oxc", || oxc_js(file, source)),
+        JsEngine::Oxc => guarded(file, "oxc", || oxc_js(file, source, map)),
         #[cfg(feature = "minify-js")]
         JsEngine::MinifyJs => guarded(file, "minify-js", || {
             let code = minify_js(file, source)?;
-            Ok((code, script_shape(source).unwrap_or_default()))
+            Ok((code, script_shape(source).unwrap_or_default(), None))
         }),
     }
 }
@@ -214,7 +222,7 @@ pub(crate) fn guarded<T>(
     }
 }
 
-fn oxc_js(file: &str, source: &str) -> Result<(String, ScriptShape), MinifyError> {
+fn oxc_js(file: &str, source: &str, map: bool) -> Result<MinifiedJs, MinifyError> {
     use oxc::allocator::Allocator;
     use oxc::codegen::{Codegen, CodegenOptions, CommentOptions, LegalComment};
     use oxc::minifier::MangleOptions;
@@ -269,11 +277,12 @@ fn oxc_js(file: &str, source: &str) -> Result<(String, ScriptShape), MinifyError
                 annotation: false,
                 legal: LegalComment::Inline,
             },
+            source_map_path: map.then(|| std::path::PathBuf::from(file)),
             ..CodegenOptions::minify()
         })
         .with_scoping(minified.scoping)
         .build(&program);
-    Ok((printed.code, shape))
+    Ok((printed.code, shape, printed.map.map(|m| m.into_owned())))
 }
 
 #[cfg(feature = "minify-js")]
@@ -328,6 +337,7 @@ mod tests {
             "a.js",
             "/*! licence */\nvar keepMe = function (longName) { return longName * 2; };",
             JsEngine::Oxc,
+            false,
         )
         .unwrap()
         .0;
@@ -338,7 +348,7 @@ mod tests {
 
     #[test]
     fn syntax_error_names_line_and_column() {
-        let err = js("b.js", "var a = 1;\nvar b = );", JsEngine::Oxc).unwrap_err();
+        let err = js("b.js", "var a = 1;\nvar b = );", JsEngine::Oxc, false).unwrap_err();
         match err {
             MinifyError::Syntax { line, column, .. } => assert_eq!((line, column), (2, 9)),
             other => panic!("{other}"),
@@ -348,7 +358,12 @@ mod tests {
     #[cfg(feature = "minify-js")]
     #[test]
     fn minify_js_panics_are_caught() {
-        let result = js("m.js", "if (a) { f(); } else { g(); }", JsEngine::MinifyJs);
+        let result = js(
+            "m.js",
+            "if (a) { f(); } else { g(); }",
+            JsEngine::MinifyJs,
+            false,
+        );
         assert!(
             matches!(
                 result,
@@ -363,6 +378,7 @@ mod tests {
             "m.js",
             "function add(aa, bb) { return aa + bb; }",
             JsEngine::MinifyJs,
+            false,
         )
         .unwrap()
         .0;

@@ -53,6 +53,7 @@ mod digest;
 mod files;
 mod incremental;
 mod inputs;
+mod join;
 mod live;
 mod manifest;
 mod minify;
@@ -64,6 +65,7 @@ mod prune;
 #[cfg(feature = "minijinja")]
 mod scan;
 mod serve;
+mod sourcemap;
 mod tags;
 
 pub use bundle::{BundleError, BundleReport, Kind};
@@ -85,6 +87,7 @@ pub use prune::{BuildRecord, Retention};
 #[cfg(feature = "minijinja")]
 pub use scan::{CallProblem, ScanError, TemplateCall, TemplateScan, scan_templates};
 pub use serve::{ServeAssets, serve_immutable, serve_no_cache};
+pub use sourcemap::{SourceMapError, SourceMaps};
 
 /// What can go wrong with assets.
 #[derive(Debug, thiserror::Error)]
@@ -180,6 +183,9 @@ pub struct BuildOptions {
     /// default, [`DEFAULT_BROTLI_QUALITY`]), for bundles up to
     /// [`BROTLI_FULL_QUALITY_UP_TO`] bytes; bigger ones get less. Above 11 counts as 11.
     pub brotli_quality: u32,
+    /// Whether and how production bundles publish source maps (default
+    /// [`SourceMaps::Comment`]).
+    pub source_maps: SourceMaps,
 }
 
 impl Default for BuildOptions {
@@ -189,6 +195,7 @@ impl Default for BuildOptions {
             js_engine: JsEngine::default(),
             precompression: Precompression::default(),
             brotli_quality: DEFAULT_BROTLI_QUALITY,
+            source_maps: SourceMaps::default(),
         }
     }
 }
@@ -215,6 +222,12 @@ impl BuildOptions {
     /// Sets brotli's quality for the `.br` siblings (0–11; above 11 counts as 11).
     pub fn brotli_quality(mut self, quality: u32) -> Self {
         self.brotli_quality = quality;
+        self
+    }
+
+    /// Sets whether and how production bundles publish source maps.
+    pub fn source_maps(mut self, source_maps: SourceMaps) -> Self {
+        self.source_maps = source_maps;
         self
     }
 }
@@ -438,6 +451,7 @@ impl Assets {
                 browsers: options.browsers,
                 engine: options.js_engine,
                 fingerprint: incremental::options_fingerprint(&self.inner.config, options),
+                source_maps: options.source_maps,
             },
         )?)
     }
