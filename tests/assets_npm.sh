@@ -11,6 +11,7 @@ packages=(
     jquery@3.7.1
     lodash@4.17.21
     d3@7.9.0
+    lodash-es@4.17.21
     bootstrap@5.3.3
     @fortawesome/fontawesome-free@6.5.2
     jsdom@24.1.3
@@ -18,7 +19,7 @@ packages=(
     lightningcss-cli@1.28.2
 )
 need=0
-for dir in jquery lodash d3 bootstrap @fortawesome/fontawesome-free jsdom esbuild lightningcss-cli; do
+for dir in jquery lodash lodash-es d3 bootstrap @fortawesome/fontawesome-free jsdom esbuild lightningcss-cli; do
     [ -d "target/npm/node_modules/$dir" ] || need=1
 done
 if [ "$need" = 1 ]; then

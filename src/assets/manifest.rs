@@ -195,6 +195,11 @@ impl Manifest {
             names.insert(format!("{}.gz", report.file));
             names.insert(format!("{}.br", report.file));
             names.extend(report.assets.iter().cloned());
+            for chunk in &report.chunks {
+                names.insert(format!("{chunk}.gz"));
+                names.insert(format!("{chunk}.br"));
+                names.insert(chunk.clone());
+            }
         }
         for copy in self.files.values() {
             if compressible(copy) {

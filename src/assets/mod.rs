@@ -53,10 +53,12 @@ mod digest;
 mod files;
 mod incremental;
 mod inputs;
+mod kind;
 mod manifest;
 mod minify;
 #[cfg(feature = "minijinja")]
 mod minijinja;
+mod modules;
 #[cfg(feature = "minijinja")]
 mod precompile;
 mod prune;
@@ -73,6 +75,7 @@ pub use files::{FileError, FileReport};
 pub use inputs::BuildInputs;
 pub use manifest::{Manifest, ManifestError};
 pub use minify::{JsEngine, MinifyError};
+pub use modules::ModuleError;
 #[cfg(feature = "minijinja")]
 pub use precompile::{
     PrecompileConfig, PrecompileError, PrecompileFailure, PrecompileReport, precompile,
@@ -525,10 +528,13 @@ impl Inner {
     fn entry_for(&self, report: &BundleReport) -> Entry {
         let url = format!("{}{}", self.bundle_base, report.file);
         let crossorigin = self.config.cdn_prefix.is_some();
-        Entry {
-            tags: tag(report.kind, &url, Some(&report.integrity), crossorigin),
-            url,
+        let mut tags = tag(report.kind, &url, Some(&report.integrity), crossorigin);
+        for chunk in &report.preload {
+            let href = format!("{}{chunk}", self.bundle_base);
+            tags.push('\n');
+            tags.push_str(&tags::modulepreload(&href, crossorigin));
         }
+        Entry { tags, url }
     }
 }
 
