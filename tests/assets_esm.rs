@@ -353,3 +353,53 @@ fn static_bundle_writes_the_chunks_into_the_manifest() {
         "{tags}"
     );
 }
+
+#[test]
+fn typescript_and_jsx_entries_are_transformed_in_both_modes() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(
+        root,
+        "js/app.ts",
+        "import { h } from './h.ts';\n\
+         import { view } from './view.jsx';\n\
+         interface Point { x: number; y: number }\n\
+         const p: Point = { x: 1, y: 2 };\n\
+         globalThis.result.push(p.x + p.y, view(h));\n\
+         globalThis.done();\n",
+    );
+    write(
+        root,
+        "js/h.ts",
+        "export function h(tag: string, _props: unknown, ...kids: string[]): string {\n\
+           return '<' + tag + '>' + kids.join('') + '</' + tag + '>';\n\
+         }\n",
+    );
+    write(
+        root,
+        "js/view.jsx",
+        "/** @jsxRuntime classic */\n/** @jsx h */\n\
+         export const view = (h) => <b>bold</b>;\n",
+    );
+    for mode in [Mode::Debug, Mode::Production] {
+        let assets = Assets::new(config(root, mode)).unwrap();
+        let tags = assets.tags(&["js/app.ts"]).unwrap();
+        assert!(
+            tags.starts_with("<script type=\"module\" src=\"/static/combined/app."),
+            "{mode:?}: {tags}"
+        );
+        let file = tags
+            .split("/static/combined/")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap();
+        let out_dir = root.join("combined");
+        let code = std::fs::read_to_string(out_dir.join(file)).unwrap();
+        assert!(!code.contains("interface"), "{mode:?}: {code}");
+        assert_eq!(
+            run_in_node(&out_dir, file).trim(),
+            r#"[3,"<b>bold</b>"]"#,
+            "{mode:?}"
+        );
+    }
+}

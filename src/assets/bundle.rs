@@ -64,8 +64,11 @@ pub enum BundleError {
         /// Where it was looked for.
         path: PathBuf,
     },
-    /// Neither `.css` nor `.js`.
-    #[error("{file}: unknown extension; a bundle holds .css or .js files")]
+    /// Neither `.css` nor `.js`, nor a module entry.
+    #[error(
+        "{file}: unknown extension; a bundle holds .css or .js files, or one module entry \
+         (.mjs, .ts, .mts, .tsx, .jsx)"
+    )]
     UnknownExtension {
         /// The file as given.
         file: String,
@@ -540,9 +543,10 @@ mod tests {
             Err(BundleError::Mixed { .. })
         ));
         assert!(matches!(
-            kind_of(&["a.ts"]),
+            kind_of(&["a.txt"]),
             Err(BundleError::UnknownExtension { .. })
         ));
+        assert_eq!(kind_of(&["a.ts"]).unwrap(), Kind::Module);
         assert!(matches!(kind_of(&[]), Err(BundleError::Empty)));
     }
 

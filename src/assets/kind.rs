@@ -1,10 +1,12 @@
 //! [`Kind`]: what a bundle holds, by the extension of its files: stylesheets (`.css`),
-//! classic scripts (`.js`) or an ES module entry (`.mjs`).
+//! classic scripts (`.js`) or an ES module entry (`.mjs`; TypeScript and JSX, `.ts`,
+//! `.mts`, `.tsx` and `.jsx`, are module entries too).
 //!
 //! ```
 //! use squall::assets::Kind;
 //! assert_eq!(Kind::of("css/a.css"), Some(Kind::Css));
 //! assert_eq!(Kind::of("js/app.mjs"), Some(Kind::Module));
+//! assert_eq!(Kind::of("js/app.tsx"), Some(Kind::Module));
 //! assert_eq!(Kind::Module.extension(), "js"); // what the bundle is written as
 //! assert_eq!(Kind::of("img/logo.png"), None);
 //! ```
@@ -22,7 +24,8 @@ pub enum Kind {
     Css,
     /// Classic scripts.
     Js,
-    /// An ES module entry (`.mjs`), bundled alone with what it imports.
+    /// An ES module entry (`.mjs`, or TypeScript or JSX: `.ts`, `.mts`, `.tsx`, `.jsx`),
+    /// bundled alone with what it imports.
     Module,
 }
 
@@ -42,7 +45,10 @@ impl Kind {
             Some(Kind::Css)
         } else if ext.eq_ignore_ascii_case("js") {
             Some(Kind::Js)
-        } else if ext.eq_ignore_ascii_case("mjs") {
+        } else if ["mjs", "mts", "ts", "tsx", "jsx"]
+            .iter()
+            .any(|m| ext.eq_ignore_ascii_case(m))
+        {
             Some(Kind::Module)
         } else {
             None

@@ -481,6 +481,11 @@ impl Assets {
     }
 
     fn debug_url(&self, file: &str) -> Result<String, Error> {
+        if modules::needs_transform(file) {
+            // Browsers run no TypeScript or JSX: an unminified build stands in for it.
+            let report = self.run_build(&[file], false, false, compress::When::Skip)?;
+            return Ok(format!("{}{}", self.inner.bundle_base, report.file));
+        }
         let path = bundle::resolve_source(&self.inner.static_root, file)?;
         let bytes = std::fs::read(&path).map_err(|e| BundleError::Io { path, source: e })?;
         let hash = digest::hex_digest(&bytes);

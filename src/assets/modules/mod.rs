@@ -28,8 +28,12 @@
 //! # Ok(()) }
 //! ```
 //!
+//! TypeScript and JSX entries (`.ts`, `.mts`, `.tsx`, `.jsx`) are modules too: rolldown
+//! strips the types and transforms the JSX (no type checking, as esbuild does); browsers
+//! cannot run them as they are, so debug mode builds them too, unminified.
+//!
 //! Bundling needs the `esm` feature (rolldown); without it a production build of a module
-//! entry is [`ModuleError::FeatureOff`]. Errors name the file and line: an import that
+//! entry (or a debug one of TypeScript or JSX) is [`ModuleError::FeatureOff`]. Errors name the file and line: an import that
 //! does not resolve names the importing file, a syntax error the file that has it.
 
 use std::io;
@@ -88,6 +92,19 @@ pub enum ModuleError {
         #[source]
         source: io::Error,
     },
+}
+
+/// Whether `file` is TypeScript or JSX (`.ts`, `.mts`, `.tsx`, `.jsx`): a module entry
+/// that browsers cannot run as it is, so debug mode builds it too (unminified).
+pub(crate) fn needs_transform(file: &str) -> bool {
+    std::path::Path::new(file)
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|ext| {
+            ["mts", "ts", "tsx", "jsx"]
+                .iter()
+                .any(|m| ext.eq_ignore_ascii_case(m))
+        })
 }
 
 #[cfg(not(feature = "esm"))]
