@@ -307,7 +307,7 @@ fn bad_inputs_are_clear_errors() {
     put(root, "css/missing-url.css", "missing-url.css");
     put(root, "css/outside-url.css", "outside-url.css");
     std::fs::write(root.join("secret.js"), "var secret = 1;").unwrap();
-    std::fs::write(root.join("static/js/a.ts"), "let a: number = 1;").unwrap();
+    std::fs::write(root.join("static/js/a.txt"), "let a = 1;").unwrap();
     #[cfg(unix)]
     std::os::unix::fs::symlink(root.join("secret.js"), root.join("static/js/link.js")).unwrap();
     let assets = production(root);
@@ -333,8 +333,9 @@ fn bad_inputs_are_clear_errors() {
         "js/a.js: a bundle mixes no kinds, but css/a.css is css and this is not"
     );
     assert_eq!(
-        build_err(&assets, &["js/a.ts"]),
-        "js/a.ts: unknown extension; a bundle holds .css or .js files"
+        build_err(&assets, &["js/a.txt"]),
+        "js/a.txt: unknown extension; a bundle holds .css or .js files, or one module entry \
+         (.mjs, .ts, .mts, .tsx, .jsx)"
     );
     assert_eq!(build_err(&assets, &[]), "a bundle needs at least one file");
     match assets.build(&["js/a.js", "js/syntax.js"]) {

@@ -12,6 +12,7 @@ packages=(
     jquery@3.7.1
     lodash@4.17.21
     d3@7.9.0
+    lodash-es@4.17.21
     bootstrap@5.3.3
     @fortawesome/fontawesome-free@6.5.2
     jsdom@24.1.3
@@ -20,7 +21,7 @@ packages=(
     source-map@0.6.1
 )
 need=0
-for dir in jquery lodash d3 bootstrap @fortawesome/fontawesome-free jsdom esbuild lightningcss-cli \
+for dir in jquery lodash lodash-es d3 bootstrap @fortawesome/fontawesome-free jsdom esbuild lightningcss-cli \
     source-map; do
     [ -d "target/npm/node_modules/$dir" ] || need=1
 done

@@ -31,5 +31,7 @@ cargo bench --no-default-features --features "$features" --bench assets_bundle -
 cargo build --release --no-default-features --features "$features" --bin static-bundle 2>&1 | grep -v "$quiet" >&2 || true
 bash benches/support/static_bundle_cli.sh target/release/static-bundle target/npm/node_modules "$work" >>"$out"
 bash benches/support/sourcemap_overhead.sh target/release/static-bundle target/npm/node_modules "$work" >>"$out"
+# ES modules: d3 + lodash-es with one dynamic import, against esbuild --bundle --format=esm.
+cargo bench --no-default-features --features "$features,esm" --bench esm_bundle -- "$PWD/target/npm/node_modules" 2>&1 >>"$out" | grep -v "$quiet" >&2 || true
 grep -v '^METRIC ' "$out" || true
 grep '^METRIC ' "$out"

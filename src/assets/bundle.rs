@@ -41,7 +41,9 @@ use super::css::{self, Browsers, CssContext, CssOutput, add_unique};
 use super::digest::{hashed_name, hex_digest, integrity, sanitize_stem, write_atomic};
 use super::inputs::BuildInputs;
 use super::join::{Script, join, join_scripts};
+pub use super::kind::Kind;
 use super::minify::{self, JsEngine, MinifyError, ScriptShape};
+use super::modules::{self, ModuleError};
 use super::sourcemap::{self, CssMap, JsMap, SourceMaps};
 
 /// What can go wrong while building a bundle.
@@ -65,8 +67,11 @@ pub enum BundleError {
         /// Where it was looked for.
         path: PathBuf,
     },
-    /// Neither `.css` nor `.js`.
-    #[error("{file}: unknown extension; a bundle holds .css or .js files")]
+    /// Neither `.css` nor `.js`, nor a module entry.
+    #[error(
+        "{file}: unknown extension; a bundle holds .css or .js files, or one module entry \
+         (.mjs, .ts, .mts, .tsx, .jsx)"
+    )]
     UnknownExtension {
         /// The file as given.
         file: String,
@@ -105,6 +110,15 @@ pub enum BundleError {
     /// Building a source map failed.
     #[error(transparent)]
     SourceMap(#[from] sourcemap::SourceMapError),
+    /// An ES module entry shares a bundle: it is bundled alone, its imports with it.
+    #[error("{file}: an ES module entry is bundled alone (its imports come with it)")]
+    ModuleNotAlone {
+        /// The module entry, as given.
+        file: String,
+    },
+    /// Bundling an ES module entry failed (names the importing file and line).
+    #[error(transparent)]
+    Module(#[from] ModuleError),
     /// A strict-mode script (`"use strict"`) that declares globals joins non-strict ones:
     /// one script cannot hold both at top level, and wrapping it in a function would make
     /// its globals local. Put it in a bundle of its own (or of strict files only).
@@ -120,45 +134,6 @@ pub enum BundleError {
         /// The names it declares (or uses, for `arguments`) at top level.
         globals: Vec<String>,
     },
-}
-
-/// The kind of a bundle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-#[non_exhaustive]
-pub enum Kind {
-    /// Stylesheets.
-    Css,
-    /// Scripts.
-    Js,
-}
-
-impl Kind {
-    /// The file extension, without the dot.
-    pub fn extension(self) -> &'static str {
-        match self {
-            Kind::Css => "css",
-            Kind::Js => "js",
-        }
-    }
-
-    /// The kind of a file name, by extension.
-    pub fn of(file: &str) -> Option<Kind> {
-        let ext = Path::new(file).extension()?.to_str()?;
-        if ext.eq_ignore_ascii_case("css") {
-            Some(Kind::Css)
-        } else if ext.eq_ignore_ascii_case("js") {
-            Some(Kind::Js)
-        } else {
-            None
-        }
-    }
-}
-
-impl std::fmt::Display for Kind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.extension())
-    }
 }
 
 /// What one build produced: the figures `static-bundle` prints and the manifest keeps.
@@ -191,6 +166,12 @@ pub struct BundleReport {
     /// What it was built from, for incremental rebuilds (none in older manifests).
     #[serde(default, skip_serializing_if = "BuildInputs::is_empty")]
     pub inputs: BuildInputs,
+    /// An ES module bundle's other files: its chunks (shared and dynamic) and assets.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chunks: Vec<String>,
+    /// The chunks the entry imports statically, at any depth: `modulepreload` links.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub preload: Vec<String>,
 }
 
 /// How to build.
@@ -249,6 +230,12 @@ pub(crate) fn resolve_source(static_root: &Path, file: &str) -> Result<PathBuf, 
 /// The kind shared by all `files`, or why there is none.
 pub(crate) fn kind_of(files: &[&str]) -> Result<Kind, BundleError> {
     let first = files.first().ok_or(BundleError::Empty)?;
+    if let Some(module) = files.iter().find(|f| Kind::of(f) == Some(Kind::Module))
+        && files.len() > 1
+    {
+        let file = (*module).to_owned();
+        return Err(BundleError::ModuleNotAlone { file });
+    }
     let first_kind = Kind::of(first).ok_or_else(|| BundleError::UnknownExtension {
         file: (*first).to_owned(),
     })?;
@@ -306,6 +293,9 @@ pub(crate) fn build(
     options: &Options,
 ) -> Result<BundleReport, BundleError> {
     let kind = kind_of(files)?;
+    if kind == Kind::Module {
+        return modules::build(static_root, output_dir, files[0], options);
+    }
     let mut sources = Vec::with_capacity(files.len());
     let mut inputs = BuildInputs::new(options.fingerprint.clone());
     for file in files {
@@ -376,6 +366,8 @@ pub(crate) fn build(
         minified: was_minified,
         inputs,
         file: name.clone(),
+        chunks: Vec::new(),
+        preload: Vec::new(),
     };
     let sizes = compress::siblings(
         output_dir,
@@ -402,7 +394,7 @@ fn concatenate(kind: Kind, sources: &[Source<'_>]) -> Result<String, BundleError
             let parts: Vec<&str> = sources.iter().map(|s| s.text.as_str()).collect();
             Ok(join(kind, &parts).0)
         }
-        Kind::Js => {
+        Kind::Js | Kind::Module => {
             let shapes: Vec<ScriptShape> = sources
                 .iter()
                 .map(|s| minify::script_shape(&s.text).unwrap_or_default())
@@ -444,7 +436,7 @@ fn minify_all(
     type One = (CssOutput, ScriptShape, Option<JsMap>);
     let one = |source: &Source<'_>| -> Result<One, MinifyError> {
         match kind {
-            Kind::Js => {
+            Kind::Js | Kind::Module => {
                 let (code, shape, map) =
                     minify::js(source.name, &source.text, options.engine, maps)?;
                 let code = CssOutput {
@@ -515,9 +507,10 @@ mod tests {
             Err(BundleError::Mixed { .. })
         ));
         assert!(matches!(
-            kind_of(&["a.ts"]),
+            kind_of(&["a.txt"]),
             Err(BundleError::UnknownExtension { .. })
         ));
+        assert_eq!(kind_of(&["a.ts"]).unwrap(), Kind::Module);
         assert!(matches!(kind_of(&[]), Err(BundleError::Empty)));
     }
 

@@ -107,6 +107,7 @@ fn outputs_present(assets: &Assets, report: &BundleReport) -> bool {
         && size(&report.file) == Some(report.bytes_out)
         && report.assets.iter().all(|name| size(name).is_some())
         && report.source_map.iter().all(|name| size(name).is_some())
+        && report.chunks.iter().all(|name| size(name).is_some())
 }
 
 /// One bundle to build: its manifest key and its files.

@@ -196,6 +196,11 @@ impl Manifest {
             names.insert(format!("{}.br", report.file));
             names.extend(report.assets.iter().cloned());
             names.extend(report.source_map.iter().cloned());
+            for chunk in &report.chunks {
+                names.insert(format!("{chunk}.gz"));
+                names.insert(format!("{chunk}.br"));
+                names.insert(chunk.clone());
+            }
         }
         for copy in self.files.values() {
             if compressible(copy) {

@@ -54,11 +54,13 @@ mod files;
 mod incremental;
 mod inputs;
 mod join;
+mod kind;
 mod live;
 mod manifest;
 mod minify;
 #[cfg(feature = "minijinja")]
 mod minijinja;
+mod modules;
 #[cfg(feature = "minijinja")]
 mod precompile;
 mod prune;
@@ -79,6 +81,7 @@ pub use live::{
 };
 pub use manifest::{Manifest, ManifestError};
 pub use minify::{JsEngine, MinifyError};
+pub use modules::ModuleError;
 #[cfg(feature = "minijinja")]
 pub use precompile::{
     PrecompileConfig, PrecompileError, PrecompileFailure, PrecompileReport, precompile,
@@ -499,6 +502,11 @@ impl Assets {
     }
 
     fn debug_url(&self, file: &str) -> Result<String, Error> {
+        if modules::needs_transform(file) {
+            // Browsers run no TypeScript or JSX: an unminified build stands in for it.
+            let report = self.run_build(&[file], false, false, compress::When::Skip)?;
+            return Ok(format!("{}{}", self.inner.bundle_base, report.file));
+        }
         let path = bundle::resolve_source(&self.inner.static_root, file)?;
         let bytes = std::fs::read(&path).map_err(|e| BundleError::Io { path, source: e })?;
         let hash = digest::hex_digest(&bytes);
@@ -546,10 +554,13 @@ impl Inner {
     fn entry_for(&self, report: &BundleReport) -> Entry {
         let url = format!("{}{}", self.bundle_base, report.file);
         let crossorigin = self.config.cdn_prefix.is_some();
-        Entry {
-            tags: tag(report.kind, &url, Some(&report.integrity), crossorigin),
-            url,
+        let mut tags = tag(report.kind, &url, Some(&report.integrity), crossorigin);
+        for chunk in &report.preload {
+            let href = format!("{}{chunk}", self.bundle_base);
+            tags.push('\n');
+            tags.push_str(&tags::modulepreload(&href, crossorigin));
         }
+        Entry { tags, url }
     }
 }
 

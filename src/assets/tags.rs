@@ -49,7 +49,21 @@ pub(crate) fn tag(kind: Kind, url: &str, integrity: Option<&str>, crossorigin: b
     match kind {
         Kind::Css => format!("<link rel=\"stylesheet\" href=\"{url}\"{attrs}>"),
         Kind::Js => format!("<script src=\"{url}\"{attrs}></script>"),
+        Kind::Module => format!("<script type=\"module\" src=\"{url}\"{attrs}></script>"),
     }
+}
+
+/// A `<link rel="modulepreload">` for a chunk an ES module bundle imports statically.
+pub(crate) fn modulepreload(url: &str, crossorigin: bool) -> String {
+    let crossorigin = if crossorigin {
+        " crossorigin=\"anonymous\""
+    } else {
+        ""
+    };
+    format!(
+        "<link rel=\"modulepreload\" href=\"{}\"{crossorigin}>",
+        escape_attr(url)
+    )
 }
 
 #[cfg(test)]
