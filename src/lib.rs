@@ -5,10 +5,14 @@
 //! - **`mail`**: an `Email` model and pluggable backends behind one `Mailer` trait: SMTP
 //!   (pooled, pipelined, with a timeout on every step), console, an in-memory outbox for
 //!   tests, the disk spool that the `spool-drain` program sends from, and (feature
-//!   **`redis`**) a Redis queue for many web servers and many drainers.
+//!   **`redis`**) a Redis queue for many web servers and many drainers. **`mail-templates`**
+//!   (default) writes mail as minijinja templates with CSS inlined; **`mail-preview`**
+//!   (default) shows queued and captured mail in the browser; **`dkim`** signs what the SMTP
+//!   transport sends.
 //! - **`assets`** (and **`minijinja`**): template functions `static(...)` and
 //!   `static_url(...)` that emit one tag per file in debug mode and one combined, minified,
-//!   content-hashed bundle in production.
+//!   content-hashed bundle in production, with source maps; live reload in debug mode;
+//!   **`esm`** bundles ES module entries (and TypeScript/JSX) with rolldown.
 //! - **`testing`**: a cookie-jar HTTP client for integration tests of any tower service,
 //!   in-process or over real HTTP.
 //!
