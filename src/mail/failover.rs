@@ -32,6 +32,7 @@ use async_trait::async_trait;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 
+use super::mailer::render_batch;
 use super::random::random_u64;
 use super::smtp::{SmtpError, Step};
 use super::{Email, Error, Mailer, Outcome, OutcomeSink, RenderedEmail, SendReport, Transport};
@@ -192,17 +193,7 @@ impl Failover {
 #[async_trait]
 impl Mailer for Failover {
     async fn send_messages(&self, messages: &[Email]) -> Result<SendReport, Error> {
-        let mut outcomes = Vec::with_capacity(messages.len());
-        let mut rendered = Vec::with_capacity(messages.len());
-        for (index, email) in messages.iter().enumerate() {
-            match email.render() {
-                Ok(message) => {
-                    outcomes.push(None);
-                    rendered.push((index, message));
-                }
-                Err(e) => outcomes.push(Some(Outcome::Failed(e.into()))),
-            }
-        }
+        let (rendered, outcomes) = render_batch(messages);
         self.send_all(rendered, outcomes).await
     }
 }

@@ -270,6 +270,25 @@ impl Recorded {
     }
 }
 
+/// Renders each message of a batch for a transport: the rendered ones with their index in
+/// `messages`, and one outcome slot per message, already `Failed` where rendering failed.
+pub(crate) fn render_batch(
+    messages: &[Email],
+) -> (Vec<(usize, RenderedEmail)>, Vec<Option<Outcome>>) {
+    let mut outcomes = Vec::with_capacity(messages.len());
+    let mut rendered = Vec::with_capacity(messages.len());
+    for (index, email) in messages.iter().enumerate() {
+        match email.render() {
+            Ok(message) => {
+                outcomes.push(None);
+                rendered.push((index, message));
+            }
+            Err(e) => outcomes.push(Some(Outcome::Failed(e.into()))),
+        }
+    }
+    (rendered, outcomes)
+}
+
 /// Builds a plain-text message and sends it through `mailer`, like Django's `send_mail`.
 pub async fn send_mail(
     mailer: &dyn Mailer,

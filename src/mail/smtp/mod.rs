@@ -39,6 +39,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use async_trait::async_trait;
 use lettre::transport::smtp::commands::Rset;
 
+use super::mailer::render_batch;
 use super::{
     Email, Error, Mailer, Outcome, OutcomeSink, Recorded, RenderedEmail, SendReport, Transport,
 };
@@ -159,17 +160,7 @@ impl SmtpMailer {
 #[async_trait]
 impl Mailer for SmtpMailer {
     async fn send_messages(&self, messages: &[Email]) -> Result<SendReport, Error> {
-        let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(messages.len());
-        let mut rendered = Vec::with_capacity(messages.len());
-        for (index, email) in messages.iter().enumerate() {
-            match email.render() {
-                Ok(message) => {
-                    outcomes.push(None);
-                    rendered.push((index, message));
-                }
-                Err(e) => outcomes.push(Some(Outcome::Failed(e.into()))),
-            }
-        }
+        let (rendered, outcomes) = render_batch(messages);
         self.send_all(rendered, outcomes).await
     }
 }
