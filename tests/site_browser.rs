@@ -14,52 +14,14 @@
 #[path = "../examples/site/app.rs"]
 #[allow(dead_code)]
 mod app;
+#[path = "support/browser.rs"]
+mod chrome;
 
-use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use fantoccini::wd::WebDriverCompatibleCommand;
 use serde_json::{Value, json};
 use squall::assets::Mode;
-
-struct Driver(Child);
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start_chromedriver() -> (Driver, u16) {
-    let port = free_port();
-    let child = Command::new("chromedriver")
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromedriver is missing: run tests/run.sh, which installs chromium-driver");
-    let driver = Driver(child);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "chromedriver did not listen on {port}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    (driver, port)
-}
 
 /// chromedriver's `POST /session/{id}/se/log`: the browser console since the last call.
 #[derive(Debug)]
@@ -101,28 +63,9 @@ async fn the_site_works_in_a_real_browser() {
     let site = format!("http://{}/", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router).await });
 
-    let (_driver, port) = start_chromedriver();
+    let (_driver, port) = chrome::start_chromedriver();
     let profile = tempfile::tempdir().unwrap();
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": "/usr/bin/chromium",
-            "args": [
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--window-size=1000,800",
-                format!("--user-data-dir={}", profile.path().display()),
-            ],
-        }),
-    );
-    caps.insert("goog:loggingPrefs".into(), json!({"browser": "ALL"}));
-    let browser =
-        fantoccini::ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-            .capabilities(caps)
-            .connect(&format!("http://127.0.0.1:{port}"))
-            .await
-            .expect("a Chromium session");
+    let browser = chrome::chromium(port, profile.path(), true).await;
 
     browser.goto(&site).await.unwrap();
     // Wait for every font to settle, then gather what the page did.
@@ -245,28 +188,6 @@ async fn the_site_works_in_a_real_browser() {
     browser.close().await.unwrap();
 }
 
-/// A headless Chromium session on chromedriver at `port`, its profile in `profile`.
-async fn chromium(port: u16, profile: &std::path::Path) -> fantoccini::Client {
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": "/usr/bin/chromium",
-            "args": [
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--window-size=1000,800",
-                format!("--user-data-dir={}", profile.display()),
-            ],
-        }),
-    );
-    fantoccini::ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{port}"))
-        .await
-        .expect("a Chromium session")
-}
-
 /// The text of the HTML part, read inside the preview's sandboxed iframe.
 async fn iframe_text(browser: &fantoccini::Client) -> String {
     let frame = browser
@@ -307,9 +228,9 @@ async fn the_mail_preview_shows_the_contact_mail_in_a_real_browser() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let site = format!("http://{}/", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router).await });
-    let (_driver, port) = start_chromedriver();
+    let (_driver, port) = chrome::start_chromedriver();
     let profile = tempfile::tempdir().unwrap();
-    let browser = chromium(port, profile.path()).await;
+    let browser = chrome::chromium(port, profile.path(), false).await;
 
     // The contact form, filled in and sent by the browser.
     browser.goto(&site).await.unwrap();
